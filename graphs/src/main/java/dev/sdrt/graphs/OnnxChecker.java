@@ -1,0 +1,113 @@
+package dev.sdrt.graphs;
+
+import ai.onnx.proto.OnnxMl.GraphProto;
+import ai.onnx.proto.OnnxMl.ModelProto;
+import ai.onnx.proto.OnnxMl.ValueInfoProto;
+import com.google.protobuf.InvalidProtocolBufferException;
+import dev.sdrt.graphs.ir.Dim;
+import dev.sdrt.graphs.ir.Graph;
+import dev.sdrt.graphs.ir.Shape;
+import dev.sdrt.graphs.ir.Value;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.Loader;
+
+/** The ONNX checker and shape inference, through the native ONNX library (bytedeco onnx). */
+public final class OnnxChecker {
+    /** Initializers with more elements than this are handed to shape inference as typed inputs, without data. */
+    private static final long INLINE_ELEMENTS = 4096;
+
+    private static volatile boolean loaded;
+
+    private OnnxChecker() {
+    }
+
+    private static void ensureLoaded() {
+        if (loaded) {
+            return;
+        }
+        synchronized (OnnxChecker.class) {
+            if (loaded) {
+                return;
+            }
+            try {
+                Loader.load(org.bytedeco.onnx.global.onnx.class);
+            } catch (UnsatisfiedLinkError | NoClassDefFoundError | ExceptionInInitializerError e) {
+                throw new IllegalStateException("the native ONNX library (org.bytedeco:onnx, " + Loader.getPlatform()
+                        + ") could not be loaded, so the ONNX checker and shape inference are unavailable: " + e, e);
+            }
+            loaded = true;
+        }
+    }
+
+    /** Runs the full ONNX checker on a saved model file (external data is resolved beside it). */
+    public static void check(Path modelFile) {
+        ensureLoaded();
+        try {
+            org.bytedeco.onnx.global.onnx.check_model(modelFile.toAbsolutePath().toString(), true, false, false);
+        } catch (RuntimeException e) {
+            throw new OnnxCheckException("ONNX checker rejected " + modelFile + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Runs ONNX shape inference and records the inferred type and shape on every node output of the
+     * graph. Large weights are not copied: they enter as typed inputs.
+     */
+    public static void inferShapes(OnnxModel model) {
+        ensureLoaded();
+        ModelProto full = model.toInlineProtoForInference(INLINE_ELEMENTS);
+        byte[] bytes = full.toByteArray();
+        org.bytedeco.onnx.ModelProto nativeModel = new org.bytedeco.onnx.ModelProto();
+        try (BytePointer in = new BytePointer(bytes)) {
+            if (!org.bytedeco.onnx.global.onnx.ParseProtoFromBytes(nativeModel, in, bytes.length)) {
+                throw new OnnxCheckException("shape inference could not parse the serialized model", null);
+            }
+            try {
+                org.bytedeco.onnx.global.onnx.InferShapes(nativeModel);
+            } catch (RuntimeException e) {
+                throw new OnnxCheckException("shape inference failed: " + e.getMessage(), e);
+            }
+            BytePointer out = nativeModel.SerializeAsString();
+            byte[] result = new byte[Math.toIntExact(out.limit() - out.position())];
+            out.get(result);
+            applyInferred(model.graph(), ModelProto.parseFrom(result).getGraph());
+        } catch (InvalidProtocolBufferException e) {
+            throw new OnnxCheckException("shape inference returned an unreadable model", e);
+        } finally {
+            nativeModel.close();
+        }
+    }
+
+    private static void applyInferred(Graph graph, GraphProto inferred) {
+        List<ValueInfoProto> infos = new ArrayList<>(inferred.getValueInfoList());
+        infos.addAll(inferred.getOutputList());
+        for (ValueInfoProto vi : infos) {
+            Value v = graph.value(vi.getName());
+            if (v == null || v.isConstant() || !vi.getType().hasTensorType()) {
+                continue;
+            }
+            var tt = vi.getType().getTensorType();
+            if (tt.getElemType() != 0) {
+                v.setType(dev.sdrt.graphs.ir.DataType.fromOnnx(tt.getElemType()));
+            }
+            if (tt.hasShape()) {
+                List<Dim> dims = new ArrayList<>();
+                for (var d : tt.getShape().getDimList()) {
+                    dims.add(d.hasDimValue() ? Dim.of(d.getDimValue())
+                            : d.hasDimParam() && !d.getDimParam().isEmpty() ? Dim.symbolic(d.getDimParam()) : Dim.UNKNOWN);
+                }
+                v.setShape(Shape.of(dims));
+            }
+        }
+    }
+
+    /** The checker or shape inference found the model invalid. */
+    public static final class OnnxCheckException extends RuntimeException {
+        public OnnxCheckException(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
+}
