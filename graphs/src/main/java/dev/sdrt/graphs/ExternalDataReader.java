@@ -10,7 +10,8 @@ import java.nio.file.Files;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.Path;
 import java.util.Arrays;
-import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -20,11 +21,16 @@ import java.util.Map;
 final class ExternalDataReader {
     private final Path folder;
     private final Path realFolder;
-    private final Map<Path, Long> fileSizes = new HashMap<>();
+    private final Map<Path, Long> fileSizes = new LinkedHashMap<>();
 
     ExternalDataReader(Path folder) throws IOException {
         this.folder = folder.toAbsolutePath().normalize();
         this.realFolder = this.folder.toRealPath();
+    }
+
+    /** Distinct files read so far, in first-use order. */
+    List<Path> filesRead() {
+        return List.copyOf(fileSizes.keySet());
     }
 
     TensorData read(TensorProto t) throws IOException {

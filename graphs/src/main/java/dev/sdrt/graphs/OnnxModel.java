@@ -53,6 +53,7 @@ public final class OnnxModel {
     private String producerVersion = "";
     private final Map<String, String> metadata = new LinkedHashMap<>();
     private final List<FunctionProto> functions = new ArrayList<>();
+    private final List<Path> externalDataFiles = new ArrayList<>();
 
     public OnnxModel(Graph graph, long defaultOpset) {
         this.graph = graph;
@@ -96,6 +97,11 @@ public final class OnnxModel {
     /** metadata_props: free-form key/value pairs kept with the model. */
     public Map<String, String> metadata() {
         return metadata;
+    }
+
+    /** External data files the loaded model's weights were read from (empty for built or inline models). */
+    public List<Path> externalDataFiles() {
+        return List.copyOf(externalDataFiles);
     }
 
     // ======================= loading =======================
@@ -182,6 +188,7 @@ public final class OnnxModel {
                 node.setAttr(a);
             }
         }
+        model.externalDataFiles.addAll(external.filesRead());
         linkSubgraphReads(graph);
         for (ValueInfoProto vi : gp.getValueInfoList()) {
             Value v = graph.value(vi.getName());

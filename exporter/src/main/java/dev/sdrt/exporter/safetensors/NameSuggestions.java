@@ -21,7 +21,7 @@ final class NameSuggestions {
                 .toList();
     }
 
-    /** "Tensor 'x' not found; closest: 'a', 'b' (N tensors)" */
+    /** "no tensor 'x' among 305; closest: 'a', 'b'", with {@code kind} in place of "tensor". */
     static String describeMissing(String kind, Collection<String> names, String wanted) {
         List<String> closest = closest(names, wanted, 5);
         if (closest.isEmpty()) {
