@@ -55,6 +55,15 @@ final class ScheduleMath {
         return sigmas;
     }
 
+    /** Natural logarithm of each value. */
+    static double[] logOf(double[] values) {
+        double[] logs = new double[values.length];
+        for (int i = 0; i < values.length; i++) {
+            logs[i] = Math.log(values[i]);
+        }
+        return logs;
+    }
+
     /**
      * The fractional training timestep whose σ is {@code sigma}: linear interpolation in log σ
      * between the two neighbouring training timesteps, clamped to 0..T−1. {@code logSigmas[t]} is

@@ -79,29 +79,34 @@ public record SchedulerConfig(
             throw new IllegalArgumentException("trained_betas is not supported");
         }
         SchedulerConfig d = defaults();
-        JsonElement spacing = field(object, "timestep_spacing");
+        String spacing = stringField(object, "timestep_spacing", null);
         return new SchedulerConfig(
-                field(object, "num_train_timesteps") == null ? d.numTrainTimesteps()
-                        : field(object, "num_train_timesteps").getAsInt(),
-                field(object, "beta_start") == null ? d.betaStart() : field(object, "beta_start").getAsDouble(),
-                field(object, "beta_end") == null ? d.betaEnd() : field(object, "beta_end").getAsDouble(),
-                field(object, "beta_schedule") == null ? d.betaSchedule()
-                        : BetaSchedule.fromConfigName(field(object, "beta_schedule").getAsString()),
-                field(object, "prediction_type") == null ? d.predictionType()
-                        : PredictionType.fromConfigName(field(object, "prediction_type").getAsString()),
-                spacing == null ? null : TimestepSpacing.fromConfigName(spacing.getAsString()),
-                field(object, "steps_offset") == null ? d.stepsOffset() : field(object, "steps_offset").getAsInt(),
-                field(object, "use_karras_sigmas") == null ? d.useKarrasSigmas()
-                        : field(object, "use_karras_sigmas").getAsBoolean(),
-                field(object, "shift") == null ? d.shift() : field(object, "shift").getAsDouble(),
-                field(object, "set_alpha_to_one") == null ? d.setAlphaToOne()
-                        : field(object, "set_alpha_to_one").getAsBoolean());
+                (int) numberField(object, "num_train_timesteps", d.numTrainTimesteps()),
+                numberField(object, "beta_start", d.betaStart()),
+                numberField(object, "beta_end", d.betaEnd()),
+                BetaSchedule.fromConfigName(stringField(object, "beta_schedule", d.betaSchedule().configName())),
+                PredictionType.fromConfigName(
+                        stringField(object, "prediction_type", d.predictionType().configName())),
+                spacing == null ? null : TimestepSpacing.fromConfigName(spacing),
+                (int) numberField(object, "steps_offset", d.stepsOffset()),
+                booleanField(object, "use_karras_sigmas", d.useKarrasSigmas()),
+                numberField(object, "shift", d.shift()),
+                booleanField(object, "set_alpha_to_one", d.setAlphaToOne()));
     }
 
-    /** The member, or null when it is absent or JSON null. */
-    private static JsonElement field(JsonObject object, String name) {
+    private static double numberField(JsonObject object, String name, double absent) {
         JsonElement element = object.get(name);
-        return element == null || element.isJsonNull() ? null : element;
+        return element == null || element.isJsonNull() ? absent : element.getAsDouble();
+    }
+
+    private static boolean booleanField(JsonObject object, String name, boolean absent) {
+        JsonElement element = object.get(name);
+        return element == null || element.isJsonNull() ? absent : element.getAsBoolean();
+    }
+
+    private static String stringField(JsonObject object, String name, String absent) {
+        JsonElement element = object.get(name);
+        return element == null || element.isJsonNull() ? absent : element.getAsString();
     }
 
     /** The configured spacing, or {@code schedulerDefault} when the config leaves it open. */

@@ -55,6 +55,8 @@ public enum TimestepSpacing {
                 }
             }
             case TRAILING -> {
+                // Exactly N values. diffusers' np.arange(T, 0, −T/N) gives N + 1 for some N (62 of
+                // them up to 1000, e.g. N = 61) through rounding, the extra one being t = −1.
                 double stride = (double) trainSteps / steps;
                 for (int i = 0; i < steps; i++) {
                     timesteps[i] = Math.rint(trainSteps - i * stride) - 1;

@@ -10,6 +10,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -217,14 +218,14 @@ class ClipTokenizerTest {
 
     @Test
     void longPromptIsCutToKeepTheEndToken() {
-        String prompt = String.join(" ", java.util.Collections.nCopies(100, "hello"));
+        String prompt = String.join(" ", Collections.nCopies(100, "hello"));
         long[] row = TOKENIZER.encodeForModel(prompt);
         assertThat(row).hasSize(77);
         assertThat(row[0]).isEqualTo(BOS);
         assertThat(Arrays.stream(row, 1, 76)).allMatch(id -> id == HELLO);
         assertThat(row[76]).isEqualTo(EOS);
 
-        long[] exactFit = TOKENIZER.encodeForModel(String.join(" ", java.util.Collections.nCopies(75, "hello")));
+        long[] exactFit = TOKENIZER.encodeForModel(String.join(" ", Collections.nCopies(75, "hello")));
         assertThat(exactFit[75]).isEqualTo(HELLO);
         assertThat(exactFit[76]).isEqualTo(EOS);
     }
@@ -281,7 +282,7 @@ class ClipTokenizerTest {
         assertThatThrownBy(() -> ClipTokenizer.of(clipStyleVocab(MERGES), List.of("a b c")))
                 .isInstanceOf(IllegalArgumentException.class);
         assertThatThrownBy(() -> ClipTokenizer.of(Map.of("a", 0), List.of()))
-                .hasMessageContaining("<|startoftext|>");
+                .hasMessageContaining("<|endoftext|>");
         assertThatThrownBy(() -> TOKENIZER.withPadToken("<pad>")).hasMessageContaining("<pad>");
         assertThatThrownBy(() -> TOKENIZER.encodeForModel("hello", 1)).isInstanceOf(IllegalArgumentException.class);
     }
