@@ -66,7 +66,12 @@ public final class OnnxChecker {
                 throw new OnnxCheckException("shape inference could not parse the serialized model", null);
             }
             try {
-                org.bytedeco.onnx.global.onnx.InferShapes(nativeModel);
+                // Data propagation follows Shape → Gather → Concat → Reshape chains, so static sizes survive
+                // the dynamic-looking reshapes that exporters write around norms and attention.
+                try (org.bytedeco.onnx.ShapeInferenceOptions options = new org.bytedeco.onnx.ShapeInferenceOptions(false, 0, true)) {
+                    org.bytedeco.onnx.global.onnx.InferShapes(nativeModel, org.bytedeco.onnx.OpSchemaRegistry.Instance(), options,
+                            null);
+                }
             } catch (RuntimeException e) {
                 throw new OnnxCheckException("shape inference failed: " + e.getMessage(), e);
             }

@@ -13,6 +13,7 @@ import ai.onnx.proto.OnnxMl.TypeProto;
 import ai.onnx.proto.OnnxMl.ValueInfoProto;
 import com.google.protobuf.CodedInputStream;
 import com.google.protobuf.InvalidProtocolBufferException;
+import dev.sdrt.graphs.io.AtomicFiles;
 import dev.sdrt.graphs.ir.DataType;
 import dev.sdrt.graphs.ir.Dim;
 import dev.sdrt.graphs.ir.Graph;
@@ -314,11 +315,11 @@ public final class OnnxModel {
                     + " bytes of weights; over 2 GiB they must be saved as external data");
         }
         Path dataTemp = null;
-        Path modelTemp = Files.createTempFile(folder, "." + target.getFileName(), ".tmp");
+        Path modelTemp = AtomicFiles.tempBeside(target);
         try {
             Map<Value, long[]> placement = new LinkedHashMap<>();
             if (useExternal) {
-                dataTemp = Files.createTempFile(folder, "." + dataFileName, ".tmp");
+                dataTemp = AtomicFiles.tempBeside(folder.resolve(dataFileName));
                 writeExternalData(dataTemp, initializers, options, placement);
             }
             ModelProto proto = toProto(placement, dataFileName, options.progress(), true);
@@ -329,10 +330,10 @@ public final class OnnxModel {
                 proto.writeTo(out);
             }
             if (dataTemp != null) {
-                moveIntoPlace(dataTemp, folder.resolve(dataFileName));
+                AtomicFiles.replace(dataTemp, folder.resolve(dataFileName));
                 dataTemp = null;
             }
-            moveIntoPlace(modelTemp, target);
+            AtomicFiles.replace(modelTemp, target);
             modelTemp = null;
         } finally {
             if (dataTemp != null) {
@@ -344,19 +345,11 @@ public final class OnnxModel {
         }
     }
 
-    private static void moveIntoPlace(Path temp, Path target) throws IOException {
-        try {
-            Files.move(temp, target, java.nio.file.StandardCopyOption.ATOMIC_MOVE, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-        } catch (java.nio.file.AtomicMoveNotSupportedException e) {
-            Files.move(temp, target, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-        }
-    }
-
     /** Writes each tensor above the size threshold, aligned, recording [offset, length] per value. */
     private void writeExternalData(Path file, List<Value> initializers, SaveOptions options, Map<Value, long[]> placement)
             throws IOException {
         LongConsumer progress = options.progress();
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
             long offset = 0;
             for (Value v : initializers) {
                 TensorData data = v.constant();

@@ -221,11 +221,6 @@ public final class GraphBuilder {
         return multi("Split", sizes.length, Map.of("axis", axis), x, longs(sizes));
     }
 
-    /** Equal split into {@code parts} pieces along {@code axis} (sizes need not be known statically). */
-    public List<Value> chunk(Value x, long axis, int parts) {
-        return multi("Split", parts, Map.of("axis", axis, "num_outputs", (long) parts), x);
-    }
-
     public Value slice(Value x, long axis, long start, long end) {
         return op("Slice", x, longs(start), longs(end), longs(axis));
     }
@@ -290,15 +285,45 @@ public final class GraphBuilder {
         }
     }
 
+    /** torch.nn.Embedding named {@code module}: integer ids [...] -> rows of its table [..., dim]. */
+    public Value embedding(String module, Value ids, long count, long dim) {
+        try (Scope s = scope(module)) {
+            return op("Gather", param("weight", Init.EMBEDDING, count, dim), ids);
+        }
+    }
+
     /** torch.nn.Conv2d named {@code module} on NCHW input. */
     public Value conv2d(String module, Value x, long in, long out, long kernel, long stride, long padding, boolean bias) {
+        return conv2d(module, x, in, out, kernel, stride, new long[] {padding, padding, padding, padding}, bias);
+    }
+
+    /**
+     * torch.nn.Conv2d named {@code module} with zero padding given per side in ONNX order {@code [top, left,
+     * bottom, right]}: an asymmetric {@code F.pad} followed by an unpadded conv folds into this.
+     */
+    public Value conv2d(String module, Value x, long in, long out, long kernel, long stride, long[] pads, boolean bias) {
         try (Scope s = scope(module)) {
             Value w = param("weight", Init.weight(in * kernel * kernel), out, in, kernel, kernel);
             Map<String, Object> attrs = Map.of("kernel_shape", new long[] {kernel, kernel},
-                    "strides", new long[] {stride, stride}, "pads", new long[] {padding, padding, padding, padding},
+                    "strides", new long[] {stride, stride}, "pads", pads.clone(),
                     "dilations", new long[] {1, 1}, "group", 1L);
             return bias ? op("Conv", attrs, x, w, param("bias", Init.BIAS, out)) : op("Conv", attrs, x, w);
         }
+    }
+
+    /**
+     * Nearest-neighbour upsampling of NCHW input by an integer {@code factor}, as torch's {@code
+     * F.interpolate(scale_factor=factor, mode="nearest")}: output pixel i reads input pixel floor(i / factor).
+     */
+    public Value upsampleNearest(Value x, long factor) {
+        Value scales = sharedConstants.computeIfAbsent("resize_scales:" + factor, k -> graph.constant("resize_scales",
+                TensorData.ofFloats(new long[] {4}, 1f, 1f, factor, factor)));
+        Map<String, Object> attrs = Map.of("mode", "nearest", "coordinate_transformation_mode", "asymmetric",
+                "nearest_mode", "floor");
+        // Resize's second input (roi) is omitted: an empty name in ONNX, null here
+        Node n = graph.addNode("Resize", nodeName("Resize"), java.util.Arrays.asList(x, null, scales), 1);
+        attrs.forEach(n::setAttr);
+        return n.output(0);
     }
 
     /**
@@ -346,7 +371,8 @@ public final class GraphBuilder {
     public Value rmsNorm(String module, Value x, long dim, double eps) {
         try (Scope s = scope(module)) {
             Value xf = castToFloat(x);
-            Value meanSq = op("ReduceMean", Map.of("keepdims", 1L), mul(xf, xf), longs(-1));
+            // opset 17: ReduceMean takes its axes as an attribute (an input only from opset 18)
+            Value meanSq = op("ReduceMean", Map.of("axes", new long[] {-1}, "keepdims", 1L), mul(xf, xf));
             Value normed = div(xf, op("Sqrt", add(meanSq, scalar(eps, DataType.FLOAT))));
             return mul(castFromFloat(normed), param("weight", Init.NORM_SCALE, dim));
         }
@@ -371,10 +397,21 @@ public final class GraphBuilder {
      * Written as MatMul-Softmax-MatMul with the scale folded into q, the form TensorRT fuses.
      */
     public Value attention(Value q, Value k, Value v, long heads, long headDim) {
+        return attention(q, k, v, heads, headDim, null);
+    }
+
+    /**
+     * {@link #attention(Value, Value, Value, long, long)} with an additive {@code mask} (0 where attention is
+     * allowed, a large negative value where not) broadcastable to the scores [B, heads, N, M]; null for none.
+     */
+    public Value attention(Value q, Value k, Value v, long heads, long headDim, Value mask) {
         Value qh = transpose(reshape(q, 0, -1, heads, headDim), 0, 2, 1, 3);
         Value kt = transpose(reshape(k, 0, -1, heads, headDim), 0, 2, 3, 1);
         Value vh = transpose(reshape(v, 0, -1, heads, headDim), 0, 2, 1, 3);
         Value scores = matmul(mul(qh, scalar(1.0 / Math.sqrt(headDim))), kt);
+        if (mask != null) {
+            scores = add(scores, mask);
+        }
         Value probs = softmax(scores, -1);
         Value ctx = matmul(probs, vh);
         return reshape(transpose(ctx, 0, 2, 1, 3), 0, -1, heads * headDim);

@@ -34,7 +34,11 @@ public final class DiffusersConfig {
     /** Reads {@code folderOrFile}/config.json, or the given file. */
     public static DiffusersConfig load(Path folderOrFile) throws IOException {
         Path file = Files.isDirectory(folderOrFile) ? folderOrFile.resolve("config.json") : folderOrFile;
-        String text = Files.readString(file);
+        return parse(file, Files.readString(file));
+    }
+
+    /** Parses config text; {@code file} names its origin in error messages (a resource path for built-in configs). */
+    public static DiffusersConfig parse(Path file, String text) {
         JsonElement root;
         try {
             // Lenient, as Python's json.dumps may write NaN or Infinity: the file still loads, and only

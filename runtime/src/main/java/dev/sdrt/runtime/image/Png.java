@@ -1,5 +1,6 @@
 package dev.sdrt.runtime.image;
 
+import dev.sdrt.runtime.io.AtomicFiles;
 import java.io.ByteArrayOutputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
@@ -7,7 +8,6 @@ import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.Map;
 import java.util.zip.CRC32;
 import java.util.zip.DeflaterOutputStream;
@@ -65,18 +65,11 @@ public final class Png {
         }
     }
 
-    /** Writes a PNG atomically (temp file in the same folder, then a move). */
+    /** Writes a PNG atomically (temp file in the same folder, then a move), creating the folder if needed. */
     public static void write(Path file, int width, int height, byte[] rgb, Map<String, String> text) throws IOException {
         byte[] png = encode(width, height, rgb, text);
-        Path dir = file.toAbsolutePath().getParent();
-        Files.createDirectories(dir);
-        Path tmp = Files.createTempFile(dir, "." + file.getFileName(), ".tmp");
-        try {
-            Files.write(tmp, png);
-            Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        } finally {
-            Files.deleteIfExists(tmp);
-        }
+        Files.createDirectories(file.toAbsolutePath().getParent());
+        AtomicFiles.write(file, tmp -> Files.write(tmp, png));
     }
 
     private static byte[] concat(byte[]... parts) {

@@ -1,21 +1,19 @@
 package dev.sdrt.runtime.tensor;
 
+import dev.sdrt.runtime.io.AtomicFiles;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * Reads and writes numpy {@code .npy} files: little-endian, C order, dtypes of {@link DType}.
@@ -236,11 +234,7 @@ public final class Npy {
     }
 
     private static void writeAtomically(Path file, String descr, Tensor tensor) throws IOException {
-        Path target = file.toAbsolutePath();
-        // Not Files.createTempFile: its owner-only permissions would carry over to the final file.
-        Path temp = target.resolveSibling(
-                "." + target.getFileName() + "." + ThreadLocalRandom.current().nextInt(Integer.MAX_VALUE) + ".tmp");
-        try {
+        AtomicFiles.write(file, temp -> {
             try (FileChannel channel = FileChannel.open(temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
                 ByteBuffer header = ByteBuffer.wrap(headerBytes(descr, tensor.shape()));
                 ByteBuffer data = tensor.buffer();
@@ -248,14 +242,7 @@ public final class Npy {
                     channel.write(new ByteBuffer[] {header, data});
                 }
             }
-            try {
-                Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(temp, target, StandardCopyOption.REPLACE_EXISTING);
-            }
-        } finally {
-            Files.deleteIfExists(temp);
-        }
+        });
     }
 
     /** Magic, version, length and header, laid out byte for byte as numpy's np.save does. */

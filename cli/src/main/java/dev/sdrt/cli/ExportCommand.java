@@ -1,0 +1,146 @@
+package dev.sdrt.cli;
+
+import dev.sdrt.exporter.Component;
+import dev.sdrt.exporter.ExportOptions;
+import dev.sdrt.exporter.Exporter;
+import dev.sdrt.graphs.SaveOptions;
+import dev.sdrt.graphs.ir.DataType;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import me.tongfei.progressbar.ConsoleProgressBarConsumer;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/** {@code sdrt export}: a diffusers checkpoint, or a built-in architecture with random weights, to ONNX. */
+@Command(name = "export", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Exports a diffusers component (config.json + safetensors) to ONNX, in pure Java.",
+            "With --arch and --random-weights, exports a full-size architecture with seeded random weights (no download)."})
+final class ExportCommand implements Callable<Integer> {
+
+    @ArgGroup(exclusive = true, multiplicity = "1")
+    Source source;
+
+    static final class Source {
+        @Option(names = "--from", paramLabel = "DIR", description = "component folder with config.json and safetensors")
+        Path from;
+
+        @Option(names = "--arch", paramLabel = "ARCH", description = "built-in architecture: sd15, sd21, sdxl, sd3-medium")
+        String arch;
+    }
+
+    @Option(names = "--out", paramLabel = "FILE.onnx", required = true, description = "output model (weights over 256 MiB go to FILE.onnx.data)")
+    Path out;
+
+    @Option(names = "--component", paramLabel = "NAME",
+            description = "unet, vae-decoder, vae-encoder, text-encoder, text-encoder-2, transformer (default: from config.json)")
+    String component;
+
+    @Option(names = "--precision", paramLabel = "P", defaultValue = "fp32", description = "fp32 (default), fp16 or bf16")
+    String precision;
+
+    @Option(names = "--random-weights", description = "with --arch: seeded random weights")
+    boolean randomWeights;
+
+    @Option(names = "--seed", paramLabel = "N", defaultValue = "0", description = "seed for --random-weights (default 0)")
+    long seed;
+
+    @Option(names = "--static", description = "fixed batch, size and sequence length instead of dynamic axes")
+    boolean staticShapes;
+
+    @Option(names = "--batch", paramLabel = "N", defaultValue = "1", description = "batch for --static (default 1)")
+    long batch;
+
+    @Option(names = "--height", paramLabel = "H", defaultValue = "64",
+            description = "height for --static, in the input's own pixels (latent for UNet/VAE decoder; default 64)")
+    long height;
+
+    @Option(names = "--width", paramLabel = "W", defaultValue = "64", description = "width for --static (default 64)")
+    long width;
+
+    @Option(names = "--sequence", paramLabel = "N", defaultValue = "77", description = "text length for --static (default 77)")
+    long sequence;
+
+    @Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() throws Exception {
+        ExportOptions options = ExportOptions.defaults().withPrecision(parsePrecision(precision));
+        if (staticShapes) {
+            options = options.withStaticShapes(batch, height, width, sequence);
+        }
+        PrintWriter out = spec.commandLine().getOut();
+        long start = System.nanoTime();
+        Exporter.Result result;
+        if (source.arch != null) {
+            if (!randomWeights) {
+                throw new IllegalArgumentException("--arch exports need --random-weights: sdrt downloads no checkpoints"
+                        + " (use --from DIR for real weights)");
+            }
+            if (component == null) {
+                throw new IllegalArgumentException("--arch needs --component; " + source.arch + " has: "
+                        + Exporter.componentsOf(source.arch));
+            }
+            result = Exporter.random(source.arch, Component.fromCliName(component), seed, options);
+        } else {
+            if (randomWeights) {
+                throw new IllegalArgumentException("--random-weights goes with --arch, not --from");
+            }
+            if (!Files.isDirectory(source.from)) {
+                throw new IllegalArgumentException("--from " + source.from + " is not a folder");
+            }
+            result = Exporter.fromCheckpoint(source.from, component == null ? null : Component.fromCliName(component), options);
+        }
+        double buildSeconds = (System.nanoTime() - start) / 1e9;
+        out.printf("exporting %s (%s, %s), %,d parameters, %d nodes (graph built in %.1f s)%n", result.component(),
+                result.modelClass(), precision, result.parameterCount(), result.model().graph().nodes().size(), buildSeconds);
+        if (!result.unusedTensors().isEmpty()) {
+            spec.commandLine().getErr().printf("warning: %d checkpoint tensors were not used, e.g. %s%n",
+                    result.unusedTensors().size(), result.unusedTensors().subList(0, Math.min(5, result.unusedTensors().size())));
+        }
+        out.flush();
+        save(result, out);
+        out.printf("wrote %s (%s)%s in %.1f s%n", this.out, InspectCommand.human(Files.size(this.out)),
+                Files.exists(dataFile()) ? " + " + dataFile().getFileName() + " (" + InspectCommand.human(Files.size(dataFile())) + ")" : "",
+                (System.nanoTime() - start) / 1e9);
+        out.flush();
+        return 0;
+    }
+
+    private Path dataFile() {
+        return out.resolveSibling(out.getFileName() + ".data");
+    }
+
+    /** Saves with a progress bar when the weights are large enough to take a while. */
+    private void save(Exporter.Result result, PrintWriter out) throws Exception {
+        long totalBytes = result.model().graph().initializers().stream().mapToLong(v -> v.constant().byteSize()).sum();
+        if (totalBytes < (64L << 20)) {
+            result.model().save(this.out);
+            return;
+        }
+        try (ProgressBar bar = new ProgressBarBuilder().setTaskName("saving weights").setInitialMax(totalBytes >> 20)
+                .setUnit(" MiB", 1).setConsumer(new ConsoleProgressBarConsumer(System.err)).setUpdateIntervalMillis(500)
+                .build()) {
+            long[] written = {0};
+            result.model().save(this.out, SaveOptions.defaults().withProgress(bytes -> {
+                written[0] += bytes;
+                bar.stepTo(written[0] >> 20);
+            }));
+        }
+    }
+
+    static DataType parsePrecision(String p) {
+        return switch (p) {
+            case "fp32" -> DataType.FLOAT;
+            case "fp16" -> DataType.FLOAT16;
+            case "bf16" -> DataType.BFLOAT16;
+            default -> throw new IllegalArgumentException("--precision must be fp32, fp16 or bf16, not '" + p + "'");
+        };
+    }
+}

@@ -1,0 +1,67 @@
+package dev.sdrt.cli;
+
+import dev.sdrt.exporter.ExportOptions;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/** {@code sdrt export-pipeline}: every component of an SD 1.x/2.x pipeline, ready for {@code sdrt generate}. */
+@Command(name = "export-pipeline", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Exports text encoder, UNet and VAE decoder of an SD 1.x/2.x pipeline into one folder for 'sdrt generate'.",
+            "With --arch and --random-weights: a built-in architecture (tiny, sd15, sd21) with seeded random weights."})
+final class ExportPipelineCommand implements Callable<Integer> {
+
+    @ArgGroup(exclusive = true, multiplicity = "1")
+    Source source;
+
+    static final class Source {
+        @Option(names = "--from", paramLabel = "DIR", description = "diffusers pipeline folder (with model_index.json)")
+        Path from;
+
+        @Option(names = "--arch", paramLabel = "ARCH", description = "tiny, sd15 or sd21")
+        String arch;
+    }
+
+    @Option(names = "--out", paramLabel = "DIR", required = true, description = "pipeline folder to write")
+    Path out;
+
+    @Option(names = "--precision", paramLabel = "P", defaultValue = "fp32", description = "fp32 (default), fp16 or bf16")
+    String precision;
+
+    @Option(names = "--random-weights", description = "with --arch: seeded random weights")
+    boolean randomWeights;
+
+    @Option(names = "--seed", paramLabel = "N", defaultValue = "0", description = "seed for --random-weights (default 0)")
+    long seed;
+
+    @Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() throws Exception {
+        ExportOptions options = ExportOptions.defaults().withPrecision(ExportCommand.parsePrecision(precision));
+        PrintWriter log = spec.commandLine().getOut();
+        long start = System.nanoTime();
+        if (source.arch != null) {
+            if (!randomWeights) {
+                throw new IllegalArgumentException("--arch needs --random-weights: sdrt downloads no checkpoints");
+            }
+            if (source.arch.equals("sdxl") || source.arch.equals("sd3-medium")) {
+                throw new IllegalArgumentException(source.arch + " pipelines are not runnable by 'sdrt generate' yet;"
+                        + " export their components with 'sdrt export'");
+            }
+            log.printf("exporting %s pipeline with random weights (seed %d) to %s%n", source.arch, seed, out);
+            PipelineFolder.random(source.arch, seed, out, options, log);
+        } else {
+            log.printf("exporting pipeline %s to %s%n", source.from, out);
+            PipelineFolder.fromDiffusers(source.from, out, options, log);
+        }
+        log.printf("done in %.1f s; run it with: sdrt generate --model %s --prompt \"...\"%n", (System.nanoTime() - start) / 1e9, out);
+        log.flush();
+        return 0;
+    }
+}

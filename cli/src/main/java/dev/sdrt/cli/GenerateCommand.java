@@ -1,0 +1,96 @@
+package dev.sdrt.cli;
+
+import dev.sdrt.runtime.pipeline.GeneratedImage;
+import dev.sdrt.runtime.pipeline.GenerationRequest;
+import dev.sdrt.runtime.pipeline.TextToImagePipeline;
+import dev.sdrt.runtime.scheduler.Schedulers;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import me.tongfei.progressbar.ConsoleProgressBarConsumer;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/** {@code sdrt generate}: text to image on the embedded default backend (ONNX Runtime, CPU). */
+@Command(name = "generate", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Generates images from a prompt with a pipeline folder made by 'sdrt export-pipeline' (ONNX Runtime, CPU).")
+final class GenerateCommand implements Callable<Integer> {
+
+    @Option(names = "--model", paramLabel = "DIR", required = true, description = "pipeline folder")
+    Path model;
+
+    @Option(names = "--prompt", paramLabel = "TEXT", required = true)
+    String prompt;
+
+    @Option(names = "--negative-prompt", paramLabel = "TEXT", defaultValue = "")
+    String negativePrompt;
+
+    @Option(names = "--steps", paramLabel = "N", defaultValue = "25", description = "denoising steps (default 25)")
+    int steps;
+
+    @Option(names = "--guidance", paramLabel = "G", defaultValue = "7.5", description = "classifier-free guidance scale (default 7.5)")
+    double guidance;
+
+    @Option(names = "--seed", paramLabel = "N", defaultValue = "0")
+    long seed;
+
+    @Option(names = "--width", paramLabel = "W", defaultValue = "0", description = "image width (default: the model's)")
+    int width;
+
+    @Option(names = "--height", paramLabel = "H", defaultValue = "0", description = "image height (default: the model's)")
+    int height;
+
+    @Option(names = "--batch", paramLabel = "N", defaultValue = "1", description = "images per prompt (default 1)")
+    int batch;
+
+    @Option(names = "--scheduler", paramLabel = "NAME", defaultValue = "euler",
+            description = "ddim, euler, euler-a, dpm++2m, dpm++2m-karras (default euler)")
+    String scheduler;
+
+    @Option(names = "--out", paramLabel = "FILE.png", defaultValue = "sdrt.png",
+            description = "output image; with --batch N, FILE-1.png ... FILE-N.png")
+    Path out;
+
+    @Option(names = "--threads", paramLabel = "N", defaultValue = "0", description = "CPU threads (default: all cores)")
+    int threads;
+
+    @Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() throws Exception {
+        if (!Schedulers.NAMES.contains(scheduler) || scheduler.equals("flow-euler")) {
+            throw new IllegalArgumentException("unknown scheduler '" + scheduler + "'; choose one of ddim, euler, euler-a, dpm++2m, dpm++2m-karras");
+        }
+        GenerationRequest request = GenerationRequest.of(prompt).withNegativePrompt(negativePrompt).withSteps(steps)
+                .withGuidanceScale(guidance).withSeed(seed).withSize(width, height).withBatchSize(batch).withScheduler(scheduler);
+        PrintWriter log = spec.commandLine().getOut();
+        GeneratedImage result;
+        try (TextToImagePipeline pipeline = TextToImagePipeline.open(model, threads);
+                ProgressBar bar = new ProgressBarBuilder().setTaskName("denoising").setInitialMax(steps)
+                        .setConsumer(new ConsoleProgressBarConsumer(System.err)).setUpdateIntervalMillis(250).build()) {
+            result = pipeline.generate(request, (done, total) -> bar.stepTo(done));
+        }
+        for (int i = 0; i < result.count(); i++) {
+            Path file = result.count() == 1 ? out : numbered(out, i + 1);
+            result.writePng(i, file);
+            log.printf("wrote %s (%dx%d)%n", file, result.width(), result.height());
+        }
+        GeneratedImage.Timings t = result.timings();
+        log.printf("text encoder %.0f ms, %d steps %.0f ms (%.1f ms/step), VAE decoder %.0f ms, total %.0f ms%n",
+                t.textEncoderMs(), t.steps(), t.denoiseMs(), t.denoiseMs() / t.steps(), t.vaeDecoderMs(), t.totalMs());
+        log.flush();
+        return 0;
+    }
+
+    private static Path numbered(Path file, int n) {
+        String name = file.getFileName().toString();
+        int dot = name.lastIndexOf('.');
+        String stem = dot > 0 ? name.substring(0, dot) : name;
+        String ext = dot > 0 ? name.substring(dot) : ".png";
+        return file.resolveSibling(stem + "-" + n + ext);
+    }
+}

@@ -1,0 +1,105 @@
+package dev.sdrt.cli;
+
+import static dev.sdrt.cli.CliTest.sdrt;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.sdrt.runtime.pipeline.GeneratedImage;
+import dev.sdrt.runtime.pipeline.GenerationRequest;
+import dev.sdrt.runtime.pipeline.TextToImagePipeline;
+import java.awt.image.BufferedImage;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicInteger;
+import javax.imageio.ImageIO;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The main job end to end on the embedded default: a random-weight tiny pipeline, prompt to PNG. */
+class GenerateCliTest {
+    @TempDir
+    static Path tmp;
+    static Path pipeline;
+
+    @BeforeAll
+    static void exportPipeline() {
+        pipeline = tmp.resolve("tiny");
+        CliTest.Result r = sdrt("export-pipeline", "--arch", "tiny", "--random-weights", "--seed", "1", "--out", pipeline.toString());
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(pipeline.resolve("sdrt-pipeline.json")).exists();
+        assertThat(pipeline.resolve("tokenizer/vocab.json")).exists();
+    }
+
+    @Test
+    void generatesReproduciblePngsWithTheirParameters() throws Exception {
+        Path out = tmp.resolve("img.png");
+        CliTest.Result r = sdrt("generate", "--model", pipeline.toString(), "--prompt", "a red fox", "--steps", "3", "--seed", "5",
+                "--batch", "2", "--out", out.toString());
+        assertThat(r.code()).as(r.err()).isZero();
+        Path first = tmp.resolve("img-1.png");
+        Path second = tmp.resolve("img-2.png");
+        BufferedImage image = ImageIO.read(first.toFile());
+        assertThat(image.getWidth()).isEqualTo(32);
+        assertThat(image.getHeight()).isEqualTo(32);
+        assertThat(new String(Files.readAllBytes(first), java.nio.charset.StandardCharsets.ISO_8859_1)).contains("a red fox");
+        assertThat(Files.readAllBytes(first)).isNotEqualTo(Files.readAllBytes(second));
+
+        Path again = tmp.resolve("again.png");
+        assertThat(sdrt("generate", "--model", pipeline.toString(), "--prompt", "a red fox", "--steps", "3", "--seed", "5",
+                "--out", again.toString()).code()).isZero();
+        assertThat(Files.readAllBytes(again)).as("same seed, same image").isEqualTo(Files.readAllBytes(first));
+    }
+
+    @Test
+    void everySchedulerRunsAndGivesFiniteLatents() throws Exception {
+        try (TextToImagePipeline p = TextToImagePipeline.open(pipeline, 0)) {
+            for (String scheduler : new String[] {"ddim", "euler", "euler-a", "dpm++2m", "dpm++2m-karras"}) {
+                GeneratedImage img = p.generate(GenerationRequest.of("a cat").withSteps(4).withScheduler(scheduler).withSize(48, 32),
+                        (d, t) -> { });
+                assertThat(img.width()).isEqualTo(48);
+                for (float v : img.latents().toFloatArray()) {
+                    assertThat(Float.isFinite(v)).as(scheduler).isTrue();
+                }
+            }
+        }
+    }
+
+    @Test
+    void futuresReportProgressAndCanBeCancelled() throws Exception {
+        try (TextToImagePipeline p = TextToImagePipeline.open(pipeline, 0)) {
+            AtomicInteger steps = new AtomicInteger();
+            GeneratedImage done = p.submit(GenerationRequest.of("x").withSteps(5), (d, t) -> steps.set(d)).get();
+            assertThat(steps.get()).isEqualTo(5);
+            assertThat(done.timings().steps()).isEqualTo(5);
+
+            CompletableFuture<GeneratedImage> slow = p.submit(GenerationRequest.of("y").withSteps(200), (d, t) -> { });
+            slow.cancel(true);
+            assertThat(slow).isCancelled();
+            // the worker stops at its next step and keeps serving requests
+            assertThat(p.submit(GenerationRequest.of("z").withSteps(2), (d, t) -> { }).get().count()).isEqualTo(1);
+        }
+    }
+
+    @Test
+    void badRequestsAreRefusedClearly() {
+        CliTest.Result size = sdrt("generate", "--model", pipeline.toString(), "--prompt", "x", "--width", "33", "--steps", "1",
+                "--out", tmp.resolve("bad.png").toString());
+        assertThat(size.code()).isEqualTo(2);
+        assertThat(size.err()).contains("multiples of 2");
+        CliTest.Result sched = sdrt("generate", "--model", pipeline.toString(), "--prompt", "x", "--scheduler", "plms",
+                "--out", tmp.resolve("bad.png").toString());
+        assertThat(sched.err()).contains("unknown scheduler 'plms'");
+        CliTest.Result noModel = sdrt("generate", "--model", tmp.resolve("nothing").toString(), "--prompt", "x");
+        assertThat(noModel.code()).isNotZero();
+        assertThat(noModel.err()).contains("sdrt-pipeline.json");
+        assertThat(tmp.resolve("bad.png")).doesNotExist();
+    }
+
+    @Test
+    void sdxlPipelinesAreNotPretendedTo() {
+        CliTest.Result r = sdrt("export-pipeline", "--arch", "sdxl", "--random-weights", "--out", tmp.resolve("xl").toString());
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains("not runnable");
+    }
+}

@@ -1,0 +1,195 @@
+package dev.sdrt.enginebuilder;
+
+import dev.sdrt.runtime.tensor.Tensor;
+import dev.sdrt.runtime.trt.Cuda;
+import dev.sdrt.runtime.trt.CudaEvent;
+import dev.sdrt.runtime.trt.CudaGraph;
+import dev.sdrt.runtime.trt.CudaStream;
+import dev.sdrt.runtime.trt.TensorRt;
+import dev.sdrt.runtime.trt.TrtEngine;
+import dev.sdrt.runtime.trt.TrtExecutionContext;
+import dev.sdrt.runtime.trt.TrtTensorInfo;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Random;
+
+/**
+ * Builds an engine and measures it, for the numbers in BENCHMARKS.md. A plain main (no picocli) so it
+ * runs on the GPU host from a folder of jars:
+ * <pre>
+ * java -cp 'app/lib/*' dev.sdrt.enginebuilder.GpuBench build --onnx X --out Y
+ *      [--batch 2 | 1..2..4] [--height 64] [--width 64] [--tokens 77] [--static] [--opt-level 3]
+ *      [--workspace-mib N] [--timing-cache F] [--refit] [--no-tf32] [--pass-spec S]
+ * java -cp 'app/lib/*' dev.sdrt.enginebuilder.GpuBench latency --engine Y [--runs 100] [--warmup 20]
+ * java -cp 'app/lib/*' dev.sdrt.enginebuilder.GpuBench all --onnx X --out Y [build options] [--runs N] [--warmup N]
+ * </pre>
+ * Latency is timed with CUDA events around each call and reported as the median (and p10/p90) of
+ * {@code --runs} calls (at least 100), for (a) eager enqueueV3 and (b) replay of a CUDA graph
+ * captured from one enqueue, on seeded random inputs at the profile's opt shapes.
+ */
+public final class GpuBench {
+
+    private final Map<String, String> rows = new LinkedHashMap<>();
+
+    private GpuBench() {}
+
+    public static void main(String[] args) throws IOException {
+        if (args.length == 0 || !(args[0].equals("build") || args[0].equals("latency") || args[0].equals("all"))) {
+            usage("a command: build, latency or all");
+        }
+        Map<String, String> options = parseOptions(Arrays.copyOfRange(args, 1, args.length));
+        if (!TensorRt.isAvailable()) {
+            System.err.println("GpuBench needs a GPU and TensorRT: " + TensorRt.unavailableReason());
+            System.exit(2);
+        }
+        GpuBench bench = new GpuBench();
+        bench.rows.put("GPU", Cuda.deviceName() + " (sm " + Cuda.computeCapability() + ")");
+        bench.rows.put("TensorRT", TensorRt.version());
+        Path engine;
+        if (args[0].equals("latency")) {
+            engine = Path.of(require(options, "engine"));
+        } else {
+            engine = bench.build(options);
+        }
+        if (!args[0].equals("build")) {
+            int runs = Math.max(100, Integer.parseInt(options.getOrDefault("runs", "100")));
+            int warmup = Integer.parseInt(options.getOrDefault("warmup", "20"));
+            bench.latency(engine, runs, warmup);
+        }
+        bench.printTable();
+    }
+
+    private Path build(Map<String, String> options) throws IOException {
+        Path out = Path.of(require(options, "out"));
+        EngineBuildRequest.Builder request = EngineBuildRequest.builder(Path.of(require(options, "onnx")))
+                .batch(DimRange.parse(options.getOrDefault("batch", "1..1..4")))
+                .height(DimRange.parse(options.getOrDefault("height", "64")))
+                .width(DimRange.parse(options.getOrDefault("width", "64")))
+                .tokens(DimRange.parse(options.getOrDefault("tokens", "77")))
+                .staticShapes(options.containsKey("static"))
+                .optLevel(Integer.parseInt(options.getOrDefault("opt-level", "3")))
+                .workspaceBytes(Long.parseLong(options.getOrDefault("workspace-mib", "0")) << 20)
+                .refit(options.containsKey("refit"))
+                .tf32(!options.containsKey("no-tf32"))
+                .passSpec(options.getOrDefault("pass-spec", ""));
+        if (options.containsKey("timing-cache")) {
+            request.timingCache(Path.of(options.get("timing-cache")));
+        }
+        EngineCache cache = EngineCache.forThisMachine();
+        EngineCache.Outcome outcome = cache.buildOrReuse(request.build(), out, new PrintingBuildProgress(System.out));
+        EngineManifest manifest = outcome.manifest();
+        rows.put("engine", out.toString());
+        rows.put("precision / passes", manifest.precision() + " / " + (manifest.passSpec().isEmpty() ? "(none)" : manifest.passSpec()));
+        rows.put("profile", outcome.profile().inputs().toString());
+        rows.put("build time", String.format(Locale.ROOT, "%.1f s%s", manifest.buildSeconds(),
+                outcome.reused() ? " (reused: this run did not rebuild)" : ""));
+        rows.put("engine size", EngineInfo.formatBytes(Files.size(out)));
+        return out;
+    }
+
+    private void latency(Path enginePath, int runs, int warmup) throws IOException {
+        EngineCache.verifyLoadable(enginePath, BuildEnvironment.detect());
+        long freeBefore = Cuda.memoryInfo()[0];
+        try (TrtEngine engine = TrtEngine.load(enginePath);
+                TrtExecutionContext context = engine.createContext();
+                CudaStream stream = CudaStream.create();
+                CudaEvent start = CudaEvent.create();
+                CudaEvent end = CudaEvent.create()) {
+            long used = freeBefore - Cuda.memoryInfo()[0];
+            rows.put("device memory (activations)", EngineInfo.formatBytes(engine.deviceMemorySize()));
+            rows.put("device memory (engine + context, measured)", EngineInfo.formatBytes(used));
+
+            Random random = new Random(42);
+            Map<String, Tensor> inputs = new LinkedHashMap<>();
+            for (TrtTensorInfo input : engine.inputs()) {
+                long[] shape = input.isDynamic() ? engine.profileShapes(input.name(), 0)[1] : input.shape();
+                inputs.put(input.name(), RandomInputs.forInput(input.name(), input.dtype(), shape, random));
+            }
+            context.run(inputs, stream); // sets shapes, allocates and uploads once
+            rows.put("inputs", describe(inputs));
+
+            float[] eager = time(runs, warmup, stream, start, end, () -> context.enqueue(stream));
+            rows.put("eager enqueueV3, median of " + runs, summary(eager));
+            try (CudaGraph graph = context.captureGraph(stream)) {
+                stream.synchronize();
+                float[] replay = time(runs, warmup, stream, start, end, () -> graph.launch(stream));
+                rows.put("CUDA graph replay, median of " + runs, summary(replay));
+            }
+        }
+    }
+
+    /** Times {@code runs} calls with events around each, after {@code warmup} untimed ones. */
+    private static float[] time(int runs, int warmup, CudaStream stream, CudaEvent start, CudaEvent end, Runnable call) {
+        for (int i = 0; i < warmup; i++) {
+            call.run();
+        }
+        stream.synchronize();
+        float[] millis = new float[runs];
+        for (int i = 0; i < runs; i++) {
+            start.record(stream);
+            call.run();
+            end.record(stream);
+            millis[i] = end.elapsedMillisSince(start);
+        }
+        return millis;
+    }
+
+    private static String summary(float[] millis) {
+        float[] sorted = millis.clone();
+        Arrays.sort(sorted);
+        double median = sorted.length % 2 == 1 ? sorted[sorted.length / 2]
+                : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2.0;
+        return String.format(Locale.ROOT, "%.3f ms (p10 %.3f, p90 %.3f, min %.3f)", median,
+                sorted[sorted.length / 10], sorted[sorted.length * 9 / 10], sorted[0]);
+    }
+
+    private static String describe(Map<String, Tensor> inputs) {
+        StringBuilder text = new StringBuilder();
+        inputs.forEach((name, tensor) -> text.append(text.length() == 0 ? "" : ", ").append(name).append(' ').append(tensor));
+        return text.toString();
+    }
+
+    private void printTable() {
+        int width = rows.keySet().stream().mapToInt(String::length).max().orElse(10);
+        System.out.printf("| %-" + width + "s | %s |%n", "metric", "value");
+        System.out.printf("|-%s-|-%s-|%n", "-".repeat(width), "-".repeat(5));
+        rows.forEach((key, value) -> System.out.printf("| %-" + width + "s | %s |%n", key, value));
+    }
+
+    /** "--name value" pairs and bare "--flag"s. */
+    private static Map<String, String> parseOptions(String[] args) {
+        Map<String, String> options = new LinkedHashMap<>();
+        for (int i = 0; i < args.length; i++) {
+            if (!args[i].startsWith("--")) {
+                usage("options of the form --name value, got '" + args[i] + "'");
+            }
+            String name = args[i].substring(2);
+            boolean flag = i + 1 >= args.length || args[i + 1].startsWith("--");
+            options.put(name, flag ? "" : args[++i]);
+        }
+        return options;
+    }
+
+    private static String require(Map<String, String> options, String name) {
+        String value = options.get(name);
+        if (value == null || value.isEmpty()) {
+            usage("--" + name);
+        }
+        return value;
+    }
+
+    private static void usage(String missing) {
+        System.err.println("GpuBench needs " + missing + ". Usage:\n"
+                + "  GpuBench build --onnx X --out Y [--batch 2|1..2..4] [--height 64] [--width 64] [--tokens 77]\n"
+                + "                 [--static] [--opt-level 3] [--workspace-mib N] [--timing-cache F] [--refit]\n"
+                + "                 [--no-tf32] [--pass-spec S]\n"
+                + "  GpuBench latency --engine Y [--runs 100] [--warmup 20]\n"
+                + "  GpuBench all --onnx X --out Y [build options] [--runs 100] [--warmup 20]");
+        System.exit(2);
+    }
+}

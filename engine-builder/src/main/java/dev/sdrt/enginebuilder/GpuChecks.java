@@ -1,0 +1,239 @@
+package dev.sdrt.enginebuilder;
+
+import dev.sdrt.runtime.tensor.Npy;
+import dev.sdrt.runtime.tensor.Tensor;
+import dev.sdrt.runtime.tensor.Tensors;
+import dev.sdrt.runtime.trt.Cuda;
+import dev.sdrt.runtime.trt.CudaGraph;
+import dev.sdrt.runtime.trt.CudaStream;
+import dev.sdrt.runtime.trt.DeviceBuffer;
+import dev.sdrt.runtime.trt.SyncCounter;
+import dev.sdrt.runtime.trt.TensorRt;
+import dev.sdrt.runtime.trt.TrtEngine;
+import dev.sdrt.runtime.trt.TrtExecutionContext;
+import dev.sdrt.runtime.trt.TrtTensorInfo;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.FileTime;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The GPU checks of the engine builder and the TensorRT runtime, as plain methods that throw an
+ * {@link AssertionError} on failure. The JUnit suite tagged "gpu" calls them, and so does {@link
+ * GpuSelfTest}, which runs them on the GPU host where there is no Maven and no JUnit launcher.
+ *
+ * <p>They build one engine from the tiny SD UNet fixture (float32, static batch 2, 16×16 latents,
+ * TF32 off so float32 stays float32) and reuse it; the first check builds it, later ones reuse it
+ * through the engine cache.
+ */
+public final class GpuChecks {
+
+    /** The fixtures' float32 outputs against TensorRT float32 (kernels differ from PyTorch's). */
+    public static final double FP32_TOLERANCE = 1e-3;
+
+    /** One named check. */
+    public record Check(String name, Body body) {}
+
+    @FunctionalInterface
+    public interface Body {
+        void run() throws Exception;
+    }
+
+    private final Path fixture;
+    private final Path work;
+    private EngineCache cache;
+    private EngineCache.Outcome firstBuild;
+
+    /**
+     * @param fixtures the shared fixtures folder (holding tiny_sd_unet/)
+     * @param work     a scratch folder for engines, manifests and the timing cache
+     */
+    public GpuChecks(Path fixtures, Path work) {
+        this.fixture = fixtures.resolve("tiny_sd_unet");
+        this.work = work;
+    }
+
+    /** Every check, in the order GpuSelfTest runs them. */
+    public List<Check> all() {
+        return List.of(
+                new Check("gpu and TensorRT load", this::gpuAndTensorRtLoad),
+                new Check("build tiny UNet fp32 engine with manifest", this::buildTinyUnetEngine),
+                new Check("engine output matches the fixture (<= 1e-3 rel)", this::outputMatchesReference),
+                new Check("identical request reuses the engine", this::identicalRequestReusesEngine),
+                new Check("plain run makes exactly one sync", this::plainRunMakesOneSync),
+                new Check("CUDA graph replay equals eager enqueue", this::graphReplayEqualsEager),
+                new Check("contexts share one activation buffer", this::contextsShareActivationMemory),
+                new Check("engine from another GPU is refused", this::refusesEngineFromAnotherGpu),
+                new Check("engine-info reports device memory", this::engineInfoReportsDeviceMemory));
+    }
+
+    public void gpuAndTensorRtLoad() {
+        require(Cuda.isAvailable(), "CUDA unavailable: " + Cuda.unavailableReason());
+        require(TensorRt.isAvailable(), "TensorRT unavailable: " + TensorRt.unavailableReason());
+        require(TensorRt.version().startsWith("10.6."), "expected TensorRT 10.6, loaded " + TensorRt.version());
+        require(!Cuda.deviceName().isEmpty(), "the GPU reports no name");
+    }
+
+    public void buildTinyUnetEngine() throws IOException {
+        EngineCache.Outcome outcome = ensureEngine();
+        EngineManifest manifest = outcome.manifest();
+        require(Files.size(outcome.engine()) == manifest.engineSizeBytes(), "engine size differs from the manifest");
+        require(Files.isRegularFile(EngineManifest.pathFor(outcome.engine())), "no manifest beside the engine");
+        require("fp32".equals(manifest.precision()), "precision should be fp32, manifest says " + manifest.precision());
+        require(manifest.inputs().size() == 3 && manifest.outputs().size() == 1,
+                "expected 3 inputs and 1 output, manifest has " + manifest.inputs() + " / " + manifest.outputs());
+        require(outcome.profile().isStatic(), "the fixture is static, the profile is " + outcome.profile());
+        require(Files.isRegularFile(timingCache()) && Files.size(timingCache()) > 0, "no timing cache written at " + timingCache());
+        require(manifest.gpuName().equals(Cuda.deviceName()), "manifest GPU " + manifest.gpuName());
+    }
+
+    public void outputMatchesReference() throws IOException {
+        try (TrtEngine engine = cache().load(ensureEngine().engine());
+                TrtExecutionContext context = engine.createContext();
+                CudaStream stream = CudaStream.create()) {
+            Map<String, Tensor> outputs = context.run(fixtureInputs(engine), stream);
+            Tensor expected = Npy.read(fixture.resolve("out_out_sample.npy"));
+            double relative = Tensors.maxRelDiff(outputs.get("out_sample"), expected);
+            require(relative <= FP32_TOLERANCE, "max rel diff " + relative + " > " + FP32_TOLERANCE);
+        }
+    }
+
+    public void identicalRequestReusesEngine() throws IOException {
+        EngineCache.Outcome first = ensureEngine();
+        FileTime before = Files.getLastModifiedTime(first.engine());
+        EngineCache.Outcome again = cache().buildOrReuse(request(), first.engine(), BuildProgress.NONE);
+        require(again.reused(), "an identical request rebuilt the engine");
+        require(again.manifest().cacheKey().equals(first.manifest().cacheKey()), "cache key changed");
+        require(Files.getLastModifiedTime(first.engine()).equals(before), "the engine file was rewritten");
+    }
+
+    public void plainRunMakesOneSync() throws IOException {
+        try (TrtEngine engine = cache().load(ensureEngine().engine());
+                TrtExecutionContext context = engine.createContext();
+                CudaStream stream = CudaStream.create()) {
+            Map<String, Tensor> inputs = fixtureInputs(engine);
+            context.run(inputs, stream); // first run allocates buffers; count the second, steady-state one
+            long before = SyncCounter.countOnThisThread();
+            context.run(inputs, stream);
+            long syncs = SyncCounter.countOnThisThread() - before;
+            require(syncs == 1, "a plain run made " + syncs + " synchronizing calls, expected 1");
+        }
+    }
+
+    public void graphReplayEqualsEager() throws IOException {
+        try (TrtEngine engine = cache().load(ensureEngine().engine());
+                TrtExecutionContext context = engine.createContext();
+                CudaStream stream = CudaStream.create()) {
+            Map<String, Tensor> inputs = fixtureInputs(engine);
+            Tensor eager = context.run(inputs, stream).get("out_sample");
+            // Clear the output so the replay has to write it again.
+            context.buffer("out_sample").fillAsync(0, stream);
+            try (CudaGraph graph = context.captureGraph(stream)) {
+                context.buffer("out_sample").fillAsync(0, stream);
+                graph.launch(stream);
+                context.downloadAsync("out_sample", stream);
+                stream.synchronize();
+                Tensor replayed = context.downloaded("out_sample");
+                double relative = Tensors.maxRelDiff(replayed, eager);
+                require(relative <= 1e-6, "graph replay differs from eager by " + relative);
+            }
+        }
+    }
+
+    public void contextsShareActivationMemory() throws IOException {
+        try (TrtEngine engine = cache().load(ensureEngine().engine());
+                DeviceBuffer shared = DeviceBuffer.allocate(TrtEngine.sharedDeviceMemorySize(List.of(engine)), "shared");
+                TrtExecutionContext first = engine.createContext(shared);
+                TrtExecutionContext second = engine.createContext(shared);
+                CudaStream stream = CudaStream.create()) {
+            Map<String, Tensor> inputs = fixtureInputs(engine);
+            Tensor a = first.run(inputs, stream).get("out_sample");
+            Tensor b = second.run(inputs, stream).get("out_sample");
+            Tensor expected = Npy.read(fixture.resolve("out_out_sample.npy"));
+            require(Tensors.maxRelDiff(a, expected) <= FP32_TOLERANCE, "first context wrong");
+            require(Tensors.maxRelDiff(b, a) <= 1e-6, "contexts sharing activations disagree");
+        }
+    }
+
+    public void refusesEngineFromAnotherGpu() throws IOException {
+        Path original = ensureEngine().engine();
+        Path foreign = work.resolve("foreign").resolve(original.getFileName());
+        Files.createDirectories(foreign.getParent());
+        Files.copy(original, foreign, StandardCopyOption.REPLACE_EXISTING);
+        EngineManifest manifest = EngineManifest.readFor(original);
+        String otherGpu = "NVIDIA A100-SXM4-80GB";
+        new EngineManifest(manifest.formatVersion(), manifest.sdrtVersion(), manifest.createdAt(), manifest.cacheKey(),
+                manifest.engineFile(), manifest.engineSizeBytes(), manifest.onnxPath(), manifest.onnx(),
+                manifest.externalData(), manifest.passSpec(), manifest.precision(), manifest.profiles(),
+                manifest.inputs(), manifest.outputs(), manifest.tensorRtVersion(), otherGpu, "8.0",
+                manifest.buildOptions(), manifest.buildSeconds()).write(EngineManifest.pathFor(foreign));
+        try {
+            cache().load(foreign).close();
+        } catch (EngineMismatchException expected) {
+            String message = expected.getMessage();
+            require(message.contains(otherGpu) && message.contains(Cuda.deviceName()),
+                    "the refusal should name both GPUs: " + message);
+            return;
+        }
+        throw new AssertionError("an engine whose manifest names " + otherGpu + " was loaded");
+    }
+
+    public void engineInfoReportsDeviceMemory() throws IOException {
+        String info = EngineInfo.describe(ensureEngine().engine(), cache().environment());
+        require(info.contains("device memory"), "engine-info shows no device memory:\n" + info);
+        require(info.contains("sample"), "engine-info shows no inputs:\n" + info);
+    }
+
+    // ---------------------------------------------------------------- shared state
+
+    private EngineCache cache() {
+        if (cache == null) {
+            cache = EngineCache.forThisMachine();
+        }
+        return cache;
+    }
+
+    private Path timingCache() {
+        return work.resolve("timing.cache");
+    }
+
+    /** The request all checks share: float32 fixture, static batch 2 at 16×16, TF32 off. */
+    private EngineBuildRequest request() {
+        return EngineBuildRequest.builder(fixture.resolve("model.onnx"))
+                .batch(2)
+                .size(DimRange.fixed(16))
+                .tokens(DimRange.fixed(8))
+                .staticShapes(true)
+                .tf32(false)
+                .timingCache(timingCache())
+                .build();
+    }
+
+    private synchronized EngineCache.Outcome ensureEngine() throws IOException {
+        if (firstBuild == null) {
+            Files.createDirectories(work);
+            firstBuild = cache().buildOrReuse(request(), work.resolve("tiny_sd_unet_fp32.plan"),
+                    new PrintingBuildProgress(System.out));
+        }
+        return firstBuild;
+    }
+
+    /** The fixture's reference inputs, by engine input name. */
+    private Map<String, Tensor> fixtureInputs(TrtEngine engine) throws IOException {
+        Map<String, Tensor> inputs = new LinkedHashMap<>();
+        for (TrtTensorInfo input : engine.inputs()) {
+            inputs.put(input.name(), Npy.read(fixture.resolve("in_" + input.name() + ".npy")));
+        }
+        return inputs;
+    }
+
+    private static void require(boolean condition, String message) {
+        if (!condition) {
+            throw new AssertionError(message);
+        }
+    }
+}

@@ -1,0 +1,67 @@
+package dev.sdrt.enginebuilder;
+
+import java.io.EOFException;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.Pointer;
+
+/**
+ * Moves native memory (TensorRT plans and timing caches) to and from files, in pieces small enough for
+ * a ByteBuffer (plans of large models exceed 2 GiB), always writing through a temporary file.
+ */
+final class NativeFiles {
+
+    private static final int CHUNK = 1 << 30;
+
+    private NativeFiles() {}
+
+    /** Writes {@code size} bytes at {@code data} to {@code target}: a temp file in the same folder, then a move. */
+    static void write(Pointer data, long size, Path target) throws IOException {
+        Path folder = target.toAbsolutePath().getParent();
+        Files.createDirectories(folder);
+        Path temp = Files.createTempFile(folder, "." + target.getFileName(), ".tmp");
+        try {
+            try (FileChannel channel = FileChannel.open(temp, StandardOpenOption.WRITE)) {
+                BytePointer bytes = new BytePointer(data).capacity(size);
+                for (long offset = 0; offset < size; offset += CHUNK) {
+                    long chunk = Math.min(CHUNK, size - offset);
+                    ByteBuffer window = new BytePointer(bytes).position(offset).limit(offset + chunk).asByteBuffer();
+                    while (window.hasRemaining()) {
+                        channel.write(window, offset + window.position());
+                    }
+                }
+                channel.force(false);
+            }
+            Files.move(temp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        } finally {
+            Files.deleteIfExists(temp);
+        }
+    }
+
+    /** Reads a whole file into new native memory (freed when the returned pointer is closed). */
+    static BytePointer read(Path file) throws IOException {
+        long size = Files.size(file);
+        BytePointer bytes = new BytePointer(Math.max(size, 1)).capacity(size);
+        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
+            for (long offset = 0; offset < size; offset += CHUNK) {
+                long chunk = Math.min(CHUNK, size - offset);
+                ByteBuffer window = new BytePointer(bytes).position(offset).limit(offset + chunk).asByteBuffer();
+                while (window.hasRemaining()) {
+                    if (channel.read(window, offset + window.position()) < 0) {
+                        throw new EOFException(file + " ended early");
+                    }
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            bytes.close();
+            throw e;
+        }
+        return bytes;
+    }
+}

@@ -1,0 +1,66 @@
+package dev.sdrt.runtime.pipeline;
+
+import dev.sdrt.runtime.io.AtomicFiles;
+import com.google.gson.Gson;
+import com.google.gson.GsonBuilder;
+import com.google.gson.JsonParseException;
+import com.google.gson.annotations.SerializedName;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+
+/**
+ * What a pipeline folder holds ({@code sdrt-pipeline.json}): the exported component files and the
+ * few numbers the denoising loop needs that are not inside the graphs.
+ */
+public final class PipelineSpec {
+    public static final String FILE_NAME = "sdrt-pipeline.json";
+    private static final Gson GSON = new GsonBuilder().setPrettyPrinting().create();
+
+    @SerializedName("format") public int format = 1;
+    /** "sd" (SD 1.x/2.x UNet with one CLIP text encoder). */
+    @SerializedName("family") public String family = "sd";
+    @SerializedName("arch") public String arch;
+    @SerializedName("text_encoder") public String textEncoder = "text_encoder.onnx";
+    @SerializedName("unet") public String unet = "unet.onnx";
+    @SerializedName("vae_decoder") public String vaeDecoder = "vae_decoder.onnx";
+    @SerializedName("tokenizer") public String tokenizer = "tokenizer";
+    @SerializedName("scheduler_config") public String schedulerConfig = "scheduler/scheduler_config.json";
+    @SerializedName("latent_channels") public int latentChannels = 4;
+    /** Image pixels per latent pixel (2^(number of VAE up blocks - 1)). */
+    @SerializedName("vae_scale_factor") public int vaeScaleFactor = 8;
+    /** Latents are divided by this before decoding (the VAE's scaling_factor). */
+    @SerializedName("vae_scaling_factor") public double vaeScalingFactor = 0.18215;
+    @SerializedName("default_height") public int defaultHeight = 512;
+    @SerializedName("default_width") public int defaultWidth = 512;
+    @SerializedName("max_text_length") public int maxTextLength = 77;
+
+    public static PipelineSpec read(Path folder) throws IOException {
+        Path file = folder.resolve(FILE_NAME);
+        if (!Files.isRegularFile(file)) {
+            throw new NoSuchFileException(file.toString(), null,
+                    "not an sdrt pipeline folder (make one with 'sdrt export-pipeline')");
+        }
+        PipelineSpec spec;
+        try {
+            spec = GSON.fromJson(Files.readString(file), PipelineSpec.class);
+        } catch (JsonParseException e) {
+            throw new IOException(file + ": not valid JSON: " + e.getMessage(), e);
+        }
+        if (spec == null || !"sd".equals(spec.family)) {
+            throw new IOException(file + ": unsupported pipeline family '" + (spec == null ? null : spec.family)
+                    + "' (this runtime runs \"sd\": SD 1.x/2.x)");
+        }
+        if (spec.vaeScaleFactor <= 0 || spec.latentChannels <= 0 || spec.vaeScalingFactor <= 0) {
+            throw new IOException(file + ": latent_channels, vae_scale_factor and vae_scaling_factor must be positive");
+        }
+        return spec;
+    }
+
+    /** Writes the spec into {@code folder} (temp file, then move). */
+    public void write(Path folder) throws IOException {
+        String json = GSON.toJson(this);
+        AtomicFiles.write(folder.resolve(FILE_NAME), tmp -> Files.writeString(tmp, json));
+    }
+}

@@ -1,0 +1,123 @@
+package dev.sdrt.runtime.trt;
+
+import static org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToHost;
+import static org.bytedeco.cuda.global.cudart.cudaMemcpyHostToDevice;
+import static org.bytedeco.cuda.global.cudart.cudaMemsetAsync;
+
+import dev.sdrt.runtime.tensor.DType;
+import dev.sdrt.runtime.tensor.Tensor;
+import java.nio.ByteBuffer;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.Pointer;
+
+/**
+ * Device memory from cudaMalloc, freed on {@link #close()}. Holds engine inputs and outputs, or the
+ * activation memory that several TensorRT execution contexts share.
+ *
+ * <p>Copies come in two kinds. The {@code Async} ones go through a {@link PinnedBuffer} and only
+ * queue work on a stream: they are what the runtime uses. {@link #copyFrom(Tensor)} and {@link
+ * #copyToTensor} are blocking conveniences for setup and tests; each is one counted synchronization.
+ */
+public final class DeviceBuffer implements AutoCloseable {
+
+    private final Pointer pointer;
+    private final long byteSize;
+    private final String label;
+    private boolean closed;
+
+    private DeviceBuffer(Pointer pointer, long byteSize, String label) {
+        this.pointer = pointer;
+        this.byteSize = byteSize;
+        this.label = label;
+    }
+
+    /** Allocates {@code byteSize} bytes; {@code label} names the buffer in error messages. */
+    public static DeviceBuffer allocate(long byteSize, String label) {
+        if (byteSize < 0) {
+            throw new IllegalArgumentException("negative size " + byteSize + " for " + label);
+        }
+        return new DeviceBuffer(Cuda.malloc(byteSize, label), byteSize, label);
+    }
+
+    /** The device address, for TensorRT's setTensorAddress and cudart calls. */
+    public Pointer pointer() {
+        checkOpen();
+        return pointer;
+    }
+
+    /** The device address {@code offset} bytes into this buffer. */
+    public Pointer pointer(long offset) {
+        checkOpen();
+        if (offset < 0 || offset > byteSize) {
+            throw new IndexOutOfBoundsException("offset " + offset + " outside " + this);
+        }
+        return new BytePointer(pointer).position(offset);
+    }
+
+    public long byteSize() {
+        return byteSize;
+    }
+
+    public String label() {
+        return label;
+    }
+
+    /** Queues a fill of the whole buffer with {@code value} (per byte). */
+    public void fillAsync(int value, CudaStream stream) {
+        Cuda.check(cudaMemsetAsync(pointer(), value, byteSize, stream.handle()), "cudaMemsetAsync(" + label + ")");
+    }
+
+    /** Queues a copy of the first {@code bytes} of {@code source} (pinned) into this buffer. */
+    public void copyFromAsync(PinnedBuffer source, long bytes, CudaStream stream) {
+        checkSize(bytes, source.byteSize());
+        Cuda.copyToDeviceAsync(pointer(), source, bytes, stream, label);
+    }
+
+    /** Queues a copy of this buffer's first {@code bytes} into {@code target} (pinned). */
+    public void copyToAsync(PinnedBuffer target, long bytes, CudaStream stream) {
+        checkSize(bytes, target.byteSize());
+        Cuda.copyToHostAsync(target, pointer(), bytes, stream, label);
+    }
+
+    /** Blocking copy of a tensor's bytes into the start of this buffer (one counted sync). */
+    public void copyFrom(Tensor tensor) {
+        checkSize(tensor.byteSize(), Long.MAX_VALUE);
+        ByteBuffer bytes = tensor.buffer();
+        SyncCounter.memcpy(pointer(), new BytePointer(bytes), tensor.byteSize(), cudaMemcpyHostToDevice);
+    }
+
+    /** Blocking read of the buffer's start as a tensor of {@code dtype} and {@code shape} (one counted sync). */
+    public Tensor copyToTensor(DType dtype, long... shape) {
+        Tensor tensor = Tensor.allocate(dtype, shape);
+        checkSize(tensor.byteSize(), Long.MAX_VALUE);
+        SyncCounter.memcpy(new BytePointer(tensor.buffer()), pointer(), tensor.byteSize(), cudaMemcpyDeviceToHost);
+        return tensor;
+    }
+
+    private void checkSize(long bytes, long otherSize) {
+        if (bytes > byteSize || bytes > otherSize) {
+            throw new IllegalArgumentException(String.format(
+                    "copy of %d bytes does not fit: %s holds %d bytes, the host side %d", bytes, label, byteSize, otherSize));
+        }
+    }
+
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException(this + " is closed");
+        }
+    }
+
+    /** Frees the memory (cudaFree waits for work using it). Closing twice is harmless. */
+    @Override
+    public synchronized void close() {
+        if (!closed) {
+            closed = true;
+            Cuda.free(pointer, label);
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "DeviceBuffer(" + label + ", " + byteSize + " bytes)";
+    }
+}
