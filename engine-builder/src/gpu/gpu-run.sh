@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# GPU host side. Needs the unpacked kit (/root/gpukit, see ../shared/gpu/README.md).
+#   bash app/gpu-run.sh selftest                 GpuChecks without Maven; last line "N passed, M failed"
+#   bash app/gpu-run.sh bench build|latency|all ...   GpuBench (arguments as in its class comment)
+#   bash app/gpu-run.sh info ENGINE.plan         what sdrt engine-info shows
+# Extra JVM options go in SDRT_JAVA_OPTS, e.g. SDRT_JAVA_OPTS=-Dorg.bytedeco.javacpp.logger.debug=true
+# to see where JavaCPP looks for libnvinfer / libcudart.
+set -euo pipefail
+. /root/gpukit/env.sh
+here=$(cd "$(dirname "$0")" && pwd)
+java=(java ${SDRT_JAVA_OPTS:-} -cp "$here/lib/*")
+command=${1:-selftest}; shift || true
+case "$command" in
+  selftest) exec "${java[@]}" dev.sdrt.enginebuilder.GpuSelfTest --fixtures "$here/fixtures" --work "${SDRT_WORK:-/tmp/sdrt-gpu}" "$@" ;;
+  bench) exec "${java[@]}" dev.sdrt.enginebuilder.GpuBench "$@" ;;
+  info) exec "${java[@]}" dev.sdrt.enginebuilder.EngineInfo "$@" ;;
+  *) echo "usage: gpu-run.sh selftest | bench ARGS | info ENGINE.plan" >&2; exit 2 ;;
+esac
