@@ -16,6 +16,7 @@ import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Turns a diffusers component folder (config.json + safetensors), or a built-in architecture with
@@ -31,10 +32,16 @@ public final class Exporter {
     /**
      * The exported model and what went into it.
      *
-     * @param parameterCount elements of every checkpoint parameter the graph uses
-     * @param unusedTensors  checkpoint tensors the graph did not use (a sign of an unsupported layer)
+     * @param parameters    checkpoint parameter names the graph uses, with their element counts
+     * @param unusedTensors checkpoint tensors the graph did not use (a sign of an unsupported layer)
      */
-    public record Result(OnnxModel model, Component component, String modelClass, long parameterCount, List<String> unusedTensors) {
+    public record Result(OnnxModel model, Component component, String modelClass, Map<String, Long> parameters,
+            List<String> unusedTensors) {
+
+        /** Elements of every checkpoint parameter the graph uses (constants the graph adds are not parameters). */
+        public long parameterCount() {
+            return parameters.values().stream().mapToLong(Long::longValue).sum();
+        }
     }
 
     /** Exports from a component folder; {@code component} may be null to infer it from config.json. */
@@ -45,7 +52,7 @@ public final class Exporter {
             Weights weights = new CheckpointWeights(source, folder.toString());
             OnnxModel model = build(c, config, weights, options);
             List<String> unused = weights.unused().stream().filter(name -> !belongsElsewhere(c, name)).toList();
-            return new Result(model, c, config.className(), weights.parameterCount(), unused);
+            return new Result(model, c, config.className(), Map.copyOf(weights.used()), unused);
         }
     }
 
@@ -67,7 +74,7 @@ public final class Exporter {
         DiffusersConfig config = builtInConfig(arch, component);
         Weights weights = new RandomWeights(seed);
         OnnxModel model = build(component, config, weights, options);
-        return new Result(model, component, config.className(), weights.parameterCount(), List.of());
+        return new Result(model, component, config.className(), Map.copyOf(weights.used()), List.of());
     }
 
     /** The built-in config.json of {@code component} in architecture {@code arch}. */
