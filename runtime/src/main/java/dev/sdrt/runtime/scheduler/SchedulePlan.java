@@ -60,6 +60,33 @@ public final class SchedulePlan {
         return sigmas;
     }
 
+    /** Columns of {@link #coefficientTable}, in order; the scheduler-step graph reads them by these indices. */
+    public static final java.util.List<String> COEFFICIENT_COLUMNS = java.util.List.of(
+            "guidance_scale", "sample", "output", "previous_denoised", "noise", "denoised_sample", "denoised_output",
+            "next_input_scale");
+
+    /**
+     * Every step's coefficients as one row-major float32 table [steps, 8] (columns
+     * {@link #COEFFICIENT_COLUMNS}), made on the host before the loop so a device can run each step
+     * from its row without any host logic. {@code next_input_scale} is the following step's model
+     * input scale (1 after the last step).
+     */
+    public float[] coefficientTable(double guidanceScale) {
+        int n = steps.size();
+        int width = COEFFICIENT_COLUMNS.size();
+        float[] table = new float[n * width];
+        for (int i = 0; i < n; i++) {
+            PlanStep s = steps.get(i);
+            double nextScale = i + 1 < n ? steps.get(i + 1).inputScale() : 1.0;
+            double[] row = {guidanceScale, s.sampleCoefficient(), s.outputCoefficient(), s.previousDenoisedCoefficient(),
+                s.noiseCoefficient(), s.denoisedSampleCoefficient(), s.denoisedOutputCoefficient(), nextScale};
+            for (int c = 0; c < width; c++) {
+                table[i * width + c] = (float) row[c];
+            }
+        }
+        return table;
+    }
+
     /** Whether some step reads the previous step's denoised estimate (multistep solvers). */
     public boolean usesPreviousDenoised() {
         return steps.stream().anyMatch(step -> step.previousDenoisedCoefficient() != 0);

@@ -1,0 +1,89 @@
+package dev.sdrt.exporter;
+
+import dev.sdrt.graphs.OnnxModel;
+import dev.sdrt.graphs.ir.DataType;
+import dev.sdrt.graphs.ir.Graph;
+import dev.sdrt.graphs.ir.Shape;
+import dev.sdrt.graphs.ir.TensorData;
+import dev.sdrt.graphs.ir.Value;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The per-step update of every sdrt scheduler, with classifier-free guidance, as a small ONNX graph
+ * that runs on the device next to the denoiser (its own engine, or ONNX Runtime), so the loop needs
+ * no host logic between steps. Per-step numbers come in as one row of the host-made coefficient
+ * table (runtime's {@code SchedulePlan.coefficientTable}):
+ *
+ * <pre>
+ *   coefficients = [g, a, b, c, d, p, q, s']
+ *   out        = guided ? uncond + g·(cond − uncond) : model_output     (model_output = [uncond; cond] on the batch axis)
+ *   denoised   = p·x + q·out
+ *   next       = a·x + b·out + c·previous_denoised + d·noise
+ *   next_input = s'·next, repeated for both guidance halves
+ * </pre>
+ *
+ * Inputs: {@code sample}, {@code model_output}, {@code previous_denoised}, {@code noise} (float32,
+ * NCHW latents, dynamic batch and size) and {@code coefficients} [8]. Outputs: {@code next_sample},
+ * {@code denoised}, {@code next_model_input}.
+ */
+public final class SchedulerStepGraph {
+    /** Column order of the coefficient row; must match runtime's SchedulePlan.COEFFICIENT_COLUMNS. */
+    public static final List<String> COLUMNS = List.of(
+            "guidance_scale", "sample", "output", "previous_denoised", "noise", "denoised_sample", "denoised_output",
+            "next_input_scale");
+
+    private SchedulerStepGraph() {
+    }
+
+    public static OnnxModel build(boolean guided) {
+        Graph g = new Graph(guided ? "scheduler_step_guided" : "scheduler_step");
+        Shape latent = Shape.mixed("batch", "channels", "height", "width");
+        Value x = g.addInput("sample", DataType.FLOAT, latent);
+        Value modelOutput = g.addInput("model_output", DataType.FLOAT,
+                Shape.mixed(guided ? "guided_batch" : "batch", "channels", "height", "width"));
+        Value previous = g.addInput("previous_denoised", DataType.FLOAT, latent);
+        Value noise = g.addInput("noise", DataType.FLOAT, latent);
+        Value coefficients = g.addInput("coefficients", DataType.FLOAT, Shape.of(COLUMNS.size()));
+
+        Value out = modelOutput;
+        if (guided) {
+            Value batch = g.op("Slice", "/guidance/batch", g.op("Shape", "/guidance/Shape", x),
+                    g.constant("zero", TensorData.vector(0)), g.constant("one", TensorData.vector(1)));
+            Value uncond = g.op("Slice", "/guidance/uncond", modelOutput, g.constant("zero", TensorData.vector(0)), batch,
+                    g.constant("axis0", TensorData.vector(0)));
+            Value cond = g.op("Slice", "/guidance/cond", modelOutput, batch,
+                    g.constant("end", TensorData.vector(Long.MAX_VALUE)), g.constant("axis0", TensorData.vector(0)));
+            Value delta = g.op("Sub", "/guidance/Sub", cond, uncond);
+            out = g.op("Add", "/guidance/Add", uncond, g.op("Mul", "/guidance/Mul", coefficient(g, coefficients, 0), delta));
+        }
+        Value denoised = g.op("Add", "/denoised/Add",
+                g.op("Mul", "/denoised/p", coefficient(g, coefficients, 5), x),
+                g.op("Mul", "/denoised/q", coefficient(g, coefficients, 6), out));
+        Value next = g.op("Add", "/next/Add_0", g.op("Mul", "/next/a", coefficient(g, coefficients, 1), x),
+                g.op("Mul", "/next/b", coefficient(g, coefficients, 2), out));
+        next = g.op("Add", "/next/Add_1", next, g.op("Mul", "/next/c", coefficient(g, coefficients, 3), previous));
+        next = g.op("Add", "/next/Add_2", next, g.op("Mul", "/next/d", coefficient(g, coefficients, 4), noise));
+        Value scaled = g.op("Mul", "/next_input/scale", coefficient(g, coefficients, 7), next);
+        Value nextInput = guided ? g.op("Concat", "/next_input/Concat", List.of(scaled, scaled), Map.of("axis", 0L)) : scaled;
+
+        output(g, next, "next_sample", latent);
+        output(g, denoised, "denoised", latent);
+        output(g, nextInput, "next_model_input", modelOutput.shape());
+        OnnxModel model = new OnnxModel(g, 17);
+        model.setProducer("sdrt", "0.1");
+        return model;
+    }
+
+    private static Value coefficient(Graph g, Value coefficients, int column) {
+        return g.op("Gather", "/coefficients/" + COLUMNS.get(column), List.of(coefficients,
+                g.constant("column_" + column, TensorData.scalar((long) column))), Map.of("axis", 0L));
+    }
+
+    private static void output(Graph g, Value v, String name, Shape shape) {
+        Value out = v.isGraphInput() ? g.op("Identity", "/" + name + "/Identity", v) : v;
+        g.rename(out, name);
+        out.setTypeAndShape(DataType.FLOAT, shape);
+        g.addOutput(out);
+    }
+}
