@@ -2,9 +2,11 @@ package dev.sdrt.cli;
 
 import static dev.sdrt.cli.CliTest.sdrt;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.sdrt.runtime.pipeline.GeneratedImage;
 import dev.sdrt.runtime.pipeline.GenerationRequest;
+import dev.sdrt.runtime.pipeline.StepListener;
 import dev.sdrt.runtime.pipeline.TextToImagePipeline;
 import java.awt.image.BufferedImage;
 import java.nio.file.Files;
@@ -78,6 +80,46 @@ class GenerateCliTest {
             assertThat(slow).isCancelled();
             // the worker stops at its next step and keeps serving requests
             assertThat(p.submit(GenerationRequest.of("z").withSteps(2), (d, t) -> { }).get().count()).isEqualTo(1);
+        }
+    }
+
+    @Test
+    void queuedCompatibleRequestsShareABatchAndGiveTheSameImagesAsAlone() throws Exception {
+        GenerationRequest a = GenerationRequest.of("a boat").withSteps(3).withSeed(1).withScheduler("euler-a");
+        GenerationRequest b = GenerationRequest.of("a tree").withSteps(3).withSeed(2).withScheduler("euler-a").withBatchSize(2);
+        GeneratedImage aloneA;
+        GeneratedImage aloneB;
+        try (TextToImagePipeline p = TextToImagePipeline.open(pipeline, 0)) {
+            aloneA = p.generate(a, StepListener.NONE);
+            aloneB = p.generate(b, StepListener.NONE);
+        }
+        try (TextToImagePipeline p = TextToImagePipeline.open(pipeline, 0)) {
+            // Hold the worker with a first request so the next two queue up together behind it.
+            CompletableFuture<GeneratedImage> blocker = p.submit(GenerationRequest.of("x").withSteps(20), StepListener.NONE);
+            CompletableFuture<GeneratedImage> fa = p.submit(a, StepListener.NONE);
+            CompletableFuture<GeneratedImage> fb = p.submit(b, StepListener.NONE);
+            blocker.get();
+            GeneratedImage batchedA = fa.get();
+            GeneratedImage batchedB = fb.get();
+            assertThat(batchedA.timings()).as("ran in one batch").isSameAs(batchedB.timings());
+            assertThat(batchedB.count()).isEqualTo(2);
+            assertThat(batchedA.latents().toFloatArray()).containsExactly(aloneA.latents().toFloatArray(),
+                    org.assertj.core.data.Offset.offset(1e-4f));
+            assertThat(batchedB.latents().toFloatArray()).containsExactly(aloneB.latents().toFloatArray(),
+                    org.assertj.core.data.Offset.offset(1e-4f));
+        }
+    }
+
+    @Test
+    void deadlinesFailRequestsThatCannotFinishInTime() throws Exception {
+        try (TextToImagePipeline p = TextToImagePipeline.open(pipeline, 0)) {
+            CompletableFuture<GeneratedImage> late = p.submit(GenerationRequest.of("x").withSteps(500), StepListener.NONE,
+                    java.time.Instant.now().plusMillis(300));
+            assertThatThrownBy(late::get).hasCauseInstanceOf(java.util.concurrent.TimeoutException.class)
+                    .hasMessageContaining("deadline passed");
+            CompletableFuture<GeneratedImage> past = p.submit(GenerationRequest.of("x").withSteps(1), StepListener.NONE,
+                    java.time.Instant.now().minusSeconds(1));
+            assertThatThrownBy(past::get).hasMessageContaining("before the request started");
         }
     }
 

@@ -67,4 +67,13 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
     boolean usesGuidance() {
         return guidanceScale > 1;
     }
+
+    /**
+     * Whether this request can share one denoiser batch with {@code other}: same size, steps,
+     * scheduler and guidance (prompts, negative prompts, seeds and image counts may differ).
+     */
+    public boolean batchableWith(GenerationRequest other) {
+        return width == other.width && height == other.height && steps == other.steps
+                && guidanceScale == other.guidanceScale && scheduler.equals(other.scheduler);
+    }
 }
