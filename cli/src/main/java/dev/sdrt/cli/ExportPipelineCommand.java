@@ -38,6 +38,10 @@ final class ExportPipelineCommand implements Callable<Integer> {
     @Option(names = "--seed", paramLabel = "N", defaultValue = "0", description = "seed for --random-weights (default 0)")
     long seed;
 
+    @Option(names = "--deepcache-branch", paramLabel = "B",
+            description = "also write DeepCache's full and shallow UNets, caching the feature of up-block branch B (0 = shallowest)")
+    Integer deepCacheBranch;
+
     @Spec
     picocli.CommandLine.Model.CommandSpec spec;
 
@@ -55,10 +59,10 @@ final class ExportPipelineCommand implements Callable<Integer> {
                         + " export their components with 'sdrt export'");
             }
             log.printf("exporting %s pipeline with random weights (seed %d) to %s%n", source.arch, seed, out);
-            PipelineFolder.random(source.arch, seed, out, options, log);
+            PipelineFolder.random(source.arch, seed, out, options, deepCacheBranch, log);
         } else {
             log.printf("exporting pipeline %s to %s%n", source.from, out);
-            PipelineFolder.fromDiffusers(source.from, out, options, log);
+            PipelineFolder.fromDiffusers(source.from, out, options, deepCacheBranch, log);
         }
         log.printf("done in %.1f s; run it with: sdrt generate --model %s --prompt \"...\"%n", (System.nanoTime() - start) / 1e9, out);
         log.flush();

@@ -50,6 +50,13 @@ final class GenerateCommand implements Callable<Integer> {
             description = "ddim, euler, euler-a, dpm++2m, dpm++2m-karras (default euler)")
     String scheduler;
 
+    @Option(names = "--deepcache", paramLabel = "N", defaultValue = "1",
+            description = "DeepCache: full UNet every N steps, shallow UNet with the cached feature between (default 1: off)")
+    int deepCache;
+
+    @Option(names = "--deepcache-non-uniform", description = "place DeepCache's full steps denser around its centre step")
+    boolean deepCacheNonUniform;
+
     @Option(names = "--out", paramLabel = "FILE.png", defaultValue = "sdrt.png",
             description = "output image; with --batch N, FILE-1.png ... FILE-N.png")
     Path out;
@@ -66,7 +73,8 @@ final class GenerateCommand implements Callable<Integer> {
             throw new IllegalArgumentException("unknown scheduler '" + scheduler + "'; choose one of ddim, euler, euler-a, dpm++2m, dpm++2m-karras");
         }
         GenerationRequest request = GenerationRequest.of(prompt).withNegativePrompt(negativePrompt).withSteps(steps)
-                .withGuidanceScale(guidance).withSeed(seed).withSize(width, height).withBatchSize(batch).withScheduler(scheduler);
+                .withGuidanceScale(guidance).withSeed(seed).withSize(width, height).withBatchSize(batch).withScheduler(scheduler)
+                .withDeepCache(deepCache, deepCacheNonUniform);
         PrintWriter log = spec.commandLine().getOut();
         GeneratedImage result;
         try (TextToImagePipeline pipeline = TextToImagePipeline.open(model, threads);

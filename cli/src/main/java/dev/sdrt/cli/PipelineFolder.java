@@ -4,6 +4,8 @@ import dev.sdrt.exporter.Component;
 import dev.sdrt.exporter.ExportOptions;
 import dev.sdrt.exporter.Exporter;
 import dev.sdrt.exporter.config.DiffusersConfig;
+import dev.sdrt.graphs.OnnxModel;
+import dev.sdrt.graphs.passes.DeepCacheSplitter;
 import dev.sdrt.runtime.pipeline.PipelineSpec;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -24,7 +26,8 @@ final class PipelineFolder {
     }
 
     /** From a diffusers pipeline folder (model_index.json with text_encoder/, unet/, vae/, tokenizer/, scheduler/). */
-    static void fromDiffusers(Path source, Path out, ExportOptions options, PrintWriter log) throws IOException {
+    static void fromDiffusers(Path source, Path out, ExportOptions options, Integer deepCacheBranch, PrintWriter log)
+            throws IOException {
         if (!Files.isRegularFile(source.resolve("model_index.json"))) {
             throw new IllegalArgumentException(source + " is not a diffusers pipeline folder (no model_index.json)");
         }
@@ -40,14 +43,15 @@ final class PipelineFolder {
         Files.createDirectories(out.resolve("scheduler"));
         Files.copy(source.resolve("scheduler/scheduler_config.json"), out.resolve("scheduler/scheduler_config.json"),
                 StandardCopyOption.REPLACE_EXISTING);
-        writeSpec(DiffusersConfig.load(source.resolve("vae")), source.getFileName().toString(), out);
+        writeSpec(DiffusersConfig.load(source.resolve("vae")), source.getFileName().toString(), out, deepCacheBranch, log);
     }
 
     /**
      * A built-in architecture with random weights. Its tokenizer is character level (every byte is a
      * token), since no real vocabulary ships with sdrt; prompts still encode deterministically.
      */
-    static void random(String arch, long seed, Path out, ExportOptions options, PrintWriter log) throws IOException {
+    static void random(String arch, long seed, Path out, ExportOptions options, Integer deepCacheBranch, PrintWriter log)
+            throws IOException {
         Files.createDirectories(out);
         for (Component c : SD_COMPONENTS) {
             save(Exporter.random(arch, c, seed, options), out, c, log);
@@ -66,7 +70,7 @@ final class PipelineFolder {
                   "steps_offset": 1
                 }
                 """, StandardCharsets.UTF_8);
-        writeSpec(Exporter.builtInConfig(arch, Component.VAE_DECODER), arch, out);
+        writeSpec(Exporter.builtInConfig(arch, Component.VAE_DECODER), arch, out, deepCacheBranch, log);
     }
 
     private static void save(Exporter.Result r, Path out, Component c, PrintWriter log) throws IOException {
@@ -80,8 +84,20 @@ final class PipelineFolder {
         return c.cliName().replace('-', '_') + ".onnx";
     }
 
-    private static void writeSpec(DiffusersConfig vae, String arch, Path out) throws IOException {
+    private static void writeSpec(DiffusersConfig vae, String arch, Path out, Integer deepCacheBranch, PrintWriter log)
+            throws IOException {
         PipelineSpec spec = new PipelineSpec();
+        if (deepCacheBranch != null) {
+            DeepCacheSplitter.Split split = DeepCacheSplitter.split(OnnxModel.load(out.resolve(fileName(Component.UNET))),
+                    deepCacheBranch);
+            spec.deepCacheFull = "unet_deepcache_full.onnx";
+            spec.deepCacheShallow = "unet_deepcache_shallow.onnx";
+            spec.deepCacheBranch = deepCacheBranch;
+            split.full().save(out.resolve(spec.deepCacheFull));
+            split.shallow().save(out.resolve(spec.deepCacheShallow));
+            log.printf("  %-14s branch %d: full UNet + shallow UNet, cached feature %s%n", "deepcache", deepCacheBranch,
+                    split.cachedFeatureShape());
+        }
         spec.arch = arch;
         spec.textEncoder = fileName(Component.TEXT_ENCODER);
         spec.unet = fileName(Component.UNET);

@@ -124,6 +124,37 @@ class GenerateCliTest {
     }
 
     @Test
+    void deepCacheIsExactAtIntervalOneAndChangesTheResultAboveIt() throws Exception {
+        Path cached = tmp.resolve("tiny-deepcache");
+        CliTest.Result export = sdrt("export-pipeline", "--arch", "tiny", "--random-weights", "--seed", "1", "--deepcache-branch", "0",
+                "--out", cached.toString());
+        assertThat(export.code()).as(export.err()).isZero();
+        assertThat(export.out()).contains("deepcache");
+        GenerationRequest request = GenerationRequest.of("a fox").withSteps(6).withSeed(9);
+        float[] plain;
+        try (TextToImagePipeline p = TextToImagePipeline.open(pipeline, 0)) {
+            plain = p.generate(request, StepListener.NONE).latents().toFloatArray();
+        }
+        try (TextToImagePipeline p = TextToImagePipeline.open(cached, 0)) {
+            float[] everyStep = p.generate(request.withDeepCache(1, false), StepListener.NONE).latents().toFloatArray();
+            assertThat(everyStep).containsExactly(plain);
+            GeneratedImage third = p.generate(request.withDeepCache(3, false), StepListener.NONE);
+            assertThat(third.parameters()).containsEntry("deepcache", "3 (uniform)");
+            float[] cachedLatents = third.latents().toFloatArray();
+            assertThat(cachedLatents).isNotEqualTo(plain);
+            for (float v : cachedLatents) {
+                assertThat(Float.isFinite(v)).isTrue();
+            }
+            assertThat(p.generate(request.withDeepCache(3, true), StepListener.NONE).parameters())
+                    .containsEntry("deepcache", "3 (non-uniform)");
+        }
+        CliTest.Result noGraphs = sdrt("generate", "--model", pipeline.toString(), "--prompt", "x", "--steps", "4", "--deepcache", "2",
+                "--out", tmp.resolve("nodc.png").toString());
+        assertThat(noGraphs.code()).isEqualTo(2);
+        assertThat(noGraphs.err()).contains("--deepcache-branch");
+    }
+
+    @Test
     void badRequestsAreRefusedClearly() {
         CliTest.Result size = sdrt("generate", "--model", pipeline.toString(), "--prompt", "x", "--width", "33", "--steps", "1",
                 "--out", tmp.resolve("bad.png").toString());

@@ -4,9 +4,12 @@ package dev.sdrt.runtime.pipeline;
  * One text-to-image request. Width and height of 0 mean the pipeline's default size.
  *
  * @param guidanceScale classifier-free guidance; 1 or less runs the denoiser once per step without guidance
+ * @param deepCacheInterval DeepCache: run the full UNet on one step in this many and the shallow
+ *     one, with the cached deep feature, on the others; 1 turns the cache off
+ * @param deepCacheNonUniform place the full steps denser around DeepCache's centre step instead of evenly
  */
 public record GenerationRequest(String prompt, String negativePrompt, int steps, double guidanceScale, long seed,
-        int width, int height, int batchSize, String scheduler) {
+        int width, int height, int batchSize, String scheduler, int deepCacheInterval, boolean deepCacheNonUniform) {
 
     public GenerationRequest {
         if (prompt == null) {
@@ -30,38 +33,48 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
         if (scheduler == null) {
             scheduler = "euler";
         }
+        if (deepCacheInterval < 1 || deepCacheInterval > steps) {
+            throw new IllegalArgumentException("DeepCache interval must be between 1 (off) and the step count " + steps
+                    + ", not " + deepCacheInterval);
+        }
     }
 
     public static GenerationRequest of(String prompt) {
-        return new GenerationRequest(prompt, "", 25, 7.5, 0, 0, 0, 1, "euler");
+        return new GenerationRequest(prompt, "", 25, 7.5, 0, 0, 0, 1, "euler", 1, false);
     }
 
     public GenerationRequest withNegativePrompt(String negative) {
-        return new GenerationRequest(prompt, negative, steps, guidanceScale, seed, width, height, batchSize, scheduler);
+        return new GenerationRequest(prompt, negative, steps, guidanceScale, seed, width, height, batchSize, scheduler, deepCacheInterval, deepCacheNonUniform);
     }
 
     public GenerationRequest withSteps(int n) {
-        return new GenerationRequest(prompt, negativePrompt, n, guidanceScale, seed, width, height, batchSize, scheduler);
+        return new GenerationRequest(prompt, negativePrompt, n, guidanceScale, seed, width, height, batchSize, scheduler, deepCacheInterval, deepCacheNonUniform);
     }
 
     public GenerationRequest withGuidanceScale(double g) {
-        return new GenerationRequest(prompt, negativePrompt, steps, g, seed, width, height, batchSize, scheduler);
+        return new GenerationRequest(prompt, negativePrompt, steps, g, seed, width, height, batchSize, scheduler, deepCacheInterval, deepCacheNonUniform);
     }
 
     public GenerationRequest withSeed(long s) {
-        return new GenerationRequest(prompt, negativePrompt, steps, guidanceScale, s, width, height, batchSize, scheduler);
+        return new GenerationRequest(prompt, negativePrompt, steps, guidanceScale, s, width, height, batchSize, scheduler, deepCacheInterval, deepCacheNonUniform);
     }
 
     public GenerationRequest withSize(int w, int h) {
-        return new GenerationRequest(prompt, negativePrompt, steps, guidanceScale, seed, w, h, batchSize, scheduler);
+        return new GenerationRequest(prompt, negativePrompt, steps, guidanceScale, seed, w, h, batchSize, scheduler, deepCacheInterval, deepCacheNonUniform);
     }
 
     public GenerationRequest withBatchSize(int n) {
-        return new GenerationRequest(prompt, negativePrompt, steps, guidanceScale, seed, width, height, n, scheduler);
+        return new GenerationRequest(prompt, negativePrompt, steps, guidanceScale, seed, width, height, n, scheduler, deepCacheInterval, deepCacheNonUniform);
     }
 
     public GenerationRequest withScheduler(String name) {
-        return new GenerationRequest(prompt, negativePrompt, steps, guidanceScale, seed, width, height, batchSize, name);
+        return new GenerationRequest(prompt, negativePrompt, steps, guidanceScale, seed, width, height, batchSize, name, deepCacheInterval, deepCacheNonUniform);
+    }
+
+    /** DeepCache every {@code interval} steps (1 = off), evenly or denser around the centre step. */
+    public GenerationRequest withDeepCache(int interval, boolean nonUniform) {
+        return new GenerationRequest(prompt, negativePrompt, steps, guidanceScale, seed, width, height, batchSize, scheduler,
+                interval, nonUniform);
     }
 
     boolean usesGuidance() {
@@ -70,10 +83,11 @@ public record GenerationRequest(String prompt, String negativePrompt, int steps,
 
     /**
      * Whether this request can share one denoiser batch with {@code other}: same size, steps,
-     * scheduler and guidance (prompts, negative prompts, seeds and image counts may differ).
+     * scheduler, guidance and feature-cache plan (prompts, negative prompts, seeds and image counts may differ).
      */
     public boolean batchableWith(GenerationRequest other) {
         return width == other.width && height == other.height && steps == other.steps
-                && guidanceScale == other.guidanceScale && scheduler.equals(other.scheduler);
+                && guidanceScale == other.guidanceScale && scheduler.equals(other.scheduler)
+                && deepCacheInterval == other.deepCacheInterval && deepCacheNonUniform == other.deepCacheNonUniform;
     }
 }

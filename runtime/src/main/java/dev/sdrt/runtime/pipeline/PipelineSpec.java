@@ -35,6 +35,11 @@ public final class PipelineSpec {
     @SerializedName("default_height") public int defaultHeight = 512;
     @SerializedName("default_width") public int defaultWidth = 512;
     @SerializedName("max_text_length") public int maxTextLength = 77;
+    /** DeepCache graphs (null when the folder has none): the UNet with the deep feature as an extra output ... */
+    @SerializedName("deepcache_full") public String deepCacheFull;
+    /** ... and the shallow UNet that takes it as an input. */
+    @SerializedName("deepcache_shallow") public String deepCacheShallow;
+    @SerializedName("deepcache_branch") public int deepCacheBranch;
 
     public static PipelineSpec read(Path folder) throws IOException {
         Path file = folder.resolve(FILE_NAME);

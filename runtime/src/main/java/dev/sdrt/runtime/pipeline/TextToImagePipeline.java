@@ -44,6 +44,9 @@ public final class TextToImagePipeline implements AutoCloseable {
     private final OrtRunner textEncoder;
     private final OrtRunner unet;
     private final OrtRunner vaeDecoder;
+    /** DeepCache's full and shallow UNets, or null when the folder has none. */
+    private final OrtRunner deepCacheFull;
+    private final OrtRunner deepCacheShallow;
     private final PromptCache promptCache = new PromptCache(64);
     private final int maxBatchImages;
     private final LinkedBlockingDeque<Job> queue = new LinkedBlockingDeque<>();
@@ -58,14 +61,16 @@ public final class TextToImagePipeline implements AutoCloseable {
     }
 
     private TextToImagePipeline(Path folder, PipelineSpec spec, ClipTokenizer tokenizer, SchedulerConfig schedulerConfig,
-            OrtRunner textEncoder, OrtRunner unet, OrtRunner vaeDecoder, int maxBatchImages) {
+            List<OrtRunner> runners, int maxBatchImages) {
         this.folder = folder;
         this.spec = spec;
         this.tokenizer = tokenizer;
         this.schedulerConfig = schedulerConfig;
-        this.textEncoder = textEncoder;
-        this.unet = unet;
-        this.vaeDecoder = vaeDecoder;
+        this.textEncoder = runners.get(0);
+        this.unet = runners.get(1);
+        this.vaeDecoder = runners.get(2);
+        this.deepCacheFull = runners.size() > 3 ? runners.get(3) : null;
+        this.deepCacheShallow = runners.size() > 4 ? runners.get(4) : null;
         this.maxBatchImages = maxBatchImages;
         this.worker = new Thread(this::serve, "sdrt-pipeline");
         worker.setDaemon(true);
@@ -87,16 +92,20 @@ public final class TextToImagePipeline implements AutoCloseable {
         SchedulerConfig schedulerConfig = Files.exists(schedulerFile) ? SchedulerConfig.fromJson(schedulerFile)
                 : SchedulerConfig.stableDiffusion();
         List<OrtRunner> opened = new ArrayList<>();
+        List<String> files = new ArrayList<>(List.of(spec.textEncoder, spec.unet, spec.vaeDecoder));
+        if (spec.deepCacheFull != null && spec.deepCacheShallow != null) {
+            files.add(spec.deepCacheFull);
+            files.add(spec.deepCacheShallow);
+        }
         try {
-            for (String file : List.of(spec.textEncoder, spec.unet, spec.vaeDecoder)) {
+            for (String file : files) {
                 OrtRunner.Builder b = OrtRunner.builder(folder.resolve(file));
                 if (threads > 0) {
                     b.intraOpThreads(threads);
                 }
                 opened.add(b.build());
             }
-            return new TextToImagePipeline(folder, spec, tokenizer, schedulerConfig, opened.get(0), opened.get(1),
-                    opened.get(2), maxBatchImages);
+            return new TextToImagePipeline(folder, spec, tokenizer, schedulerConfig, opened, maxBatchImages);
         } catch (RuntimeException e) {
             opened.forEach(OrtRunner::close);
             throw e;
@@ -121,6 +130,7 @@ public final class TextToImagePipeline implements AutoCloseable {
             throw new IllegalStateException("pipeline is closed");
         }
         GenerationRequest resolved = resolve(request);
+        checkDeepCache(resolved);
         CompletableFuture<GeneratedImage> future = new CompletableFuture<>();
         queue.add(new Job(resolved, listener, deadline, future));
         return future;
@@ -128,7 +138,9 @@ public final class TextToImagePipeline implements AutoCloseable {
 
     /** Runs one request on the calling thread (not batched with others). */
     public GeneratedImage generate(GenerationRequest request, StepListener listener) {
-        Job job = new Job(resolve(request), listener, null, new CompletableFuture<>());
+        GenerationRequest resolved = resolve(request);
+        checkDeepCache(resolved);
+        Job job = new Job(resolved, listener, null, new CompletableFuture<>());
         runBatch(List.of(job));
         return job.future().join();
     }
@@ -153,6 +165,24 @@ public final class TextToImagePipeline implements AutoCloseable {
             }
             runBatch(batch);
         }
+    }
+
+    private void checkDeepCache(GenerationRequest r) {
+        if (r.deepCacheInterval() > 1 && deepCacheFull == null) {
+            throw new IllegalArgumentException("this pipeline has no DeepCache graphs; export it with"
+                    + " 'sdrt export-pipeline ... --deepcache-branch 0' to use a cache interval");
+        }
+    }
+
+    /** Whether the feature cache serves the loop (exact when the interval is 1, so then the plain UNet runs). */
+    private FeatureCacheDenoiser featureCache(GenerationRequest r) {
+        if (r.deepCacheInterval() <= 1) {
+            return null;
+        }
+        FeatureCacheSchedule schedule = r.deepCacheNonUniform()
+                ? FeatureCacheSchedule.nonUniform(r.steps(), r.deepCacheInterval())
+                : FeatureCacheSchedule.uniform(r.steps(), r.deepCacheInterval());
+        return new FeatureCacheDenoiser(deepCacheFull::run, deepCacheShallow::run, schedule);
     }
 
     private GenerationRequest resolve(GenerationRequest r) {
@@ -241,6 +271,7 @@ public final class TextToImagePipeline implements AutoCloseable {
         int copies = guided ? 2 : 1;
         long[] unetShape = {(long) images * copies, spec.latentChannels, latentH, latentW};
 
+        FeatureCacheDenoiser cache = featureCache(shape);
         long loopStart = System.nanoTime();
         for (int step = 0; step < plan.size(); step++) {
             checkStillWanted(jobs, step, plan.size());
@@ -257,7 +288,8 @@ public final class TextToImagePipeline implements AutoCloseable {
             feeds.put("sample", typed(unet, "sample", Tensor.ofFloats(unetShape, modelInput)));
             feeds.put("timestep", typed(unet, "timestep", Tensor.ofFloats(new long[] {timesteps.length}, timesteps)));
             feeds.put("encoder_hidden_states", typed(unet, "encoder_hidden_states", context));
-            float[] out = unet.run(feeds).get("out_sample").toFloatArray();
+            Map<String, Tensor> outputs = cache != null ? cache.step(step, feeds) : unet.run(feeds);
+            float[] out = outputs.get("out_sample").toFloatArray();
             float[] guidedOut = guided ? guidance(out, perBatch, shape.guidanceScale()) : out;
             plan.applyStep(step, latents, guidedOut, previousDenoised, plan.usesNoise() ? stepNoise(jobs, noises, perImage) : null);
             for (Job job : jobs) {
@@ -388,6 +420,9 @@ public final class TextToImagePipeline implements AutoCloseable {
         p.put("seed", Long.toString(r.seed()));
         p.put("size", r.width() + "x" + r.height());
         p.put("scheduler", r.scheduler());
+        if (r.deepCacheInterval() > 1) {
+            p.put("deepcache", r.deepCacheInterval() + (r.deepCacheNonUniform() ? " (non-uniform)" : " (uniform)"));
+        }
         p.put("model", spec.arch != null ? spec.arch : folder.getFileName().toString());
         p.put("software", "sdrt (ONNX Runtime CPU)");
         return p;
@@ -404,6 +439,10 @@ public final class TextToImagePipeline implements AutoCloseable {
             textEncoder.close();
             unet.close();
             vaeDecoder.close();
+            if (deepCacheFull != null) {
+                deepCacheFull.close();
+                deepCacheShallow.close();
+            }
         }
     }
 }
