@@ -38,8 +38,11 @@ public final class PassPipeline {
     static {
         REGISTRY.put("cleanup", new Factory(Set.of(), options -> new CleanupPass()));
         REGISTRY.put("fuse-qkv", new Factory(Set.of(), options -> new FuseQkvPass()));
+        REGISTRY.put("tome", new Factory(TokenMergingPass.OPTIONS, TokenMergingPass::fromOptions));
         REGISTRY.put("fp16", new Factory(PrecisionPass.OPTIONS, options -> PrecisionPass.fromOptions(DataType.FLOAT16, options)));
         REGISTRY.put("bf16", new Factory(PrecisionPass.OPTIONS, options -> PrecisionPass.fromOptions(DataType.BFLOAT16, options)));
+        REGISTRY.put("channels-last", new Factory(ChannelsLastPass.OPTIONS, ChannelsLastPass::fromOptions));
+        REGISTRY.put("qdq", new Factory(QdqPass.OPTIONS, QdqPass::fromOptions));
     }
 
     private final List<GraphPass> passes;
