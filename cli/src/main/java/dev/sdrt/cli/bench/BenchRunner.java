@@ -1,0 +1,295 @@
+package dev.sdrt.cli.bench;
+
+import dev.sdrt.cli.bench.BenchResult.Cell;
+import dev.sdrt.cli.bench.BenchResult.CellStatus;
+import dev.sdrt.cli.bench.BenchResult.VariantResult;
+import dev.sdrt.cli.bench.BenchSettings.Size;
+import dev.sdrt.runtime.pipeline.GeneratedImage;
+import dev.sdrt.runtime.pipeline.GenerationRequest;
+import dev.sdrt.runtime.pipeline.PipelineSpec;
+import dev.sdrt.runtime.pipeline.StepListener;
+import dev.sdrt.runtime.pipeline.TextToImagePipeline;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutionException;
+import me.tongfei.progressbar.ConsoleProgressBarConsumer;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+
+/**
+ * Runs every variant of a bench in one process on ONNX Runtime (CPU): the baseline first, then the
+ * others in the order given; per variant one pipeline, per size and batch the warm-up runs and then
+ * the timed runs, all with the same prompt and seed. A variant or cell that fails is recorded with
+ * its reason and the rest still run.
+ */
+public final class BenchRunner {
+    private final BenchSettings settings;
+    private final PrintWriter log;
+    private final Map<String, Outputs> baselineOutputs = new HashMap<>();
+    private final Map<String, Double> baselineSecondsPerImage = new HashMap<>();
+    private ProgressBar bar;
+
+    /** The baseline's images and latents of one cell, for the fidelity of the others. */
+    private record Outputs(float[] latents, byte[][] rgb) {
+    }
+
+    /** @param log where progress lines go (stderr for the command) */
+    public BenchRunner(BenchSettings settings, PrintWriter log) {
+        this.settings = settings;
+        this.log = log;
+    }
+
+    public BenchResult run() throws IOException {
+        Instant started = Instant.now();
+        long start = System.nanoTime();
+        Map<String, String> environment = BenchEnvironment.describe(settings.threads());
+        PipelineSpec spec = PipelineSpec.read(settings.model());
+        VariantFolders folders = new VariantFolders(settings.model(), spec, settings.out().resolve("variants"),
+                settings.rebuild(), settings.scales());
+
+        List<Variant> order = new ArrayList<>();
+        for (Variant v : settings.variants()) {
+            if (v.name().equals(settings.baseline())) {
+                order.add(0, v);
+            } else {
+                order.add(v);
+            }
+        }
+        int cells = settings.sizes().size() * settings.batches().size();
+        say("bench: %d variants, sizes %s, batch %s, %d steps, %d warm-up + %d timed runs each, seed %d, baseline %s"
+                + " (ONNX Runtime CPU, threads: %s, %s)", order.size(), settings.sizes(), settings.batches(),
+                settings.steps(), settings.warmup(), settings.runs(), settings.seed(), settings.baseline(),
+                environment.get("threads"), environment.get("cpu"));
+        long runnable = order.stream().filter(Variant::runnable).count();
+        if (System.console() != null) {
+            bar = new ProgressBarBuilder().setTaskName("bench").setInitialMax(runnable * cells
+                    * (long) (settings.warmup() + settings.runs()) * settings.steps()).setUnit(" steps", 1)
+                    .setConsumer(new ConsoleProgressBarConsumer(System.err)).setUpdateIntervalMillis(500).build();
+        }
+        Map<String, VariantResult> results = new HashMap<>();
+        try {
+            int index = 0;
+            for (Variant v : order) {
+                index++;
+                results.put(v.name(), runVariant(v, index, order.size(), folders));
+            }
+        } finally {
+            if (bar != null) {
+                bar.close();
+            }
+        }
+        List<VariantResult> inOrder = settings.variants().stream().map(v -> results.get(v.name())).toList();
+        return new BenchResult(settings, environment, inOrder, started, (System.nanoTime() - start) / 1e9);
+    }
+
+    private VariantResult runVariant(Variant v, int index, int total, VariantFolders folders) {
+        String head = String.format("[%d/%d] %s", index, total, v.name());
+        if (v.status() == Variant.Status.UNSUPPORTED) {
+            say("%s: not supported yet: %s", head, v.reason());
+            return new VariantResult(v, "not supported yet", v.reason(), null, null, 0, List.of(), List.of());
+        }
+        if (v.status() == Variant.Status.FAILED) {
+            say("%s: failed: %s", head, v.reason());
+            return new VariantResult(v, "failed", v.reason(), null, null, 0, List.of(), List.of());
+        }
+        VariantFolders.Prepared prepared;
+        try {
+            prepared = folders.prepare(v);
+        } catch (Exception | OutOfMemoryError e) {
+            if (bar != null) {
+                bar.maxHint(bar.getMax() - stepsPerVariant());
+            }
+            String reason = "rewriting the UNet (" + v.passes() + "): " + message(e);
+            say("%s: failed: %s", head, reason);
+            return new VariantResult(v, "failed", reason, null, null, 0, List.of(), List.of());
+        }
+        switch (prepared.cache()) {
+            case "reused" -> say("%s: reused %s (manifest matches: passes %s, same source UNet)", head,
+                    settings.out().relativize(prepared.folder()), v.passes());
+            case "built" -> say("%s: built %s in %.1f s (%s)", head, settings.out().relativize(prepared.folder()),
+                    prepared.millis() / 1000, describe(prepared.passes()));
+            default -> say("%s: the exported model, no passes", head);
+        }
+        List<Cell> cells = new ArrayList<>();
+        System.gc();
+        long rssBefore = ProcessMemory.rssBytes();
+        try (TextToImagePipeline pipeline = TextToImagePipeline.open(prepared.folder(), settings.threads())) {
+            for (Size size : settings.sizes()) {
+                for (int batch : settings.batches()) {
+                    cells.add(runCell(v, pipeline, size, batch, rssBefore));
+                }
+            }
+        } catch (Exception | OutOfMemoryError e) {
+            if (bar != null) {
+                bar.maxHint(bar.getMax() - stepsPerVariant() + stepsPerCell() * cells.size());
+            }
+            String reason = (isOom(e) ? "OOM while loading: " : "ONNX Runtime could not load it: ") + message(e);
+            say("%s: failed: %s", head, reason);
+            return new VariantResult(v, "failed", reason, prepared.cache(), prepared.folder(), prepared.millis(),
+                    prepared.passes(), cells);
+        }
+        return new VariantResult(v, "ok", null, prepared.cache(), prepared.folder(), prepared.millis(), prepared.passes(), cells);
+    }
+
+    private Cell runCell(Variant v, TextToImagePipeline pipeline, Size size, int batch, long rssBefore) {
+        String where = String.format("    %s %s batch %d", v.name(), size, batch);
+        boolean isBaseline = v.name().equals(settings.baseline());
+        GenerationRequest request = GenerationRequest.of(settings.prompt()).withSteps(settings.steps())
+                .withGuidanceScale(settings.guidance()).withSeed(settings.seed()).withSize(size.width(), size.height())
+                .withBatchSize(batch).withScheduler(settings.scheduler());
+        StepListener listener = bar == null ? StepListener.NONE : (done, all) -> bar.step();
+        boolean peakReset = ProcessMemory.resetPeak();
+        int runs = settings.runs();
+        double[] runMs = new double[runs];
+        double[] unet = new double[runs];
+        double[] text = new double[runs];
+        double[] vae = new double[runs];
+        GeneratedImage first = null;
+        try {
+            for (int i = 0; i < settings.warmup(); i++) {
+                long t0 = System.nanoTime();
+                pipeline.generate(request, listener);
+                slowRun(where, "warm-up", i, settings.warmup(), t0);
+            }
+            for (int i = 0; i < runs; i++) {
+                long t0 = System.nanoTime();
+                GeneratedImage image = pipeline.generate(request, listener);
+                runMs[i] = (System.nanoTime() - t0) / 1e6;
+                slowRun(where, "run", i, runs, t0);
+                GeneratedImage.Timings t = image.timings();
+                unet[i] = t.denoiseMs() / t.steps();
+                text[i] = t.textEncoderMs();
+                vae[i] = t.vaeDecoderMs();
+                if (first == null) {
+                    first = image;
+                }
+            }
+        } catch (Exception | OutOfMemoryError e) {
+            boolean oom = isOom(e);
+            String reason = message(e);
+            say("%s: %s", where, oom ? "OOM: " + reason : "failed: " + reason);
+            return new Cell(size, batch, oom ? CellStatus.OOM : CellStatus.FAILED, reason, null, null, null, null, null, null,
+                    null, null, null, null, null);
+        }
+        Long peak = null;
+        String memoryMethod;
+        if (peakReset && ProcessMemory.peakBytes() > 0) {
+            peak = ProcessMemory.peakBytes();
+            memoryMethod = "peak process RSS during the cell (VmHWM, reset before the cell); delta: minus RSS before the"
+                    + " variant's pipeline opened";
+        } else if (ProcessMemory.rssBytes() > 0) {
+            peak = ProcessMemory.rssBytes();
+            memoryMethod = "process RSS after the cell (the peak cannot be reset here); delta: minus RSS before the variant's"
+                    + " pipeline opened";
+        } else {
+            memoryMethod = "n/a (no /proc/self/status)";
+        }
+        Long rssDelta = peak != null && rssBefore > 0 ? peak - rssBefore : null;
+
+        double[] perImage = new double[runs];
+        for (int i = 0; i < runs; i++) {
+            perImage[i] = runMs[i] / 1000 / batch;
+        }
+        Stats secondsPerImage = Stats.of(perImage);
+        Stats unetStep = Stats.of(unet);
+        String key = size + "/" + batch;
+        float[] latents = first.latents().toFloatArray();
+        Double speedup = null;
+        Fidelity fidelity = null;
+        if (isBaseline) {
+            baselineOutputs.put(key, new Outputs(latents, first.rgb()));
+            baselineSecondsPerImage.put(key, secondsPerImage.median());
+            speedup = 0.0;
+        } else {
+            Double base = baselineSecondsPerImage.get(key);
+            if (base != null) {
+                speedup = (base / secondsPerImage.median() - 1) * 100;
+            }
+            Outputs b = baselineOutputs.get(key);
+            if (b != null) {
+                fidelity = Fidelity.compare(b.latents(), latents, b.rgb(), first.rgb());
+            }
+        }
+        say("%s: %.4f s/image (median of %d, %.4f–%.4f), UNet %.2f ms/step%s%s", where, secondsPerImage.median(), runs,
+                secondsPerImage.min(), secondsPerImage.max(), unetStep.median(),
+                speedup == null || isBaseline ? "" : String.format(Locale.ROOT, ", %+.1f%% vs %s", speedup, settings.baseline()),
+                fidelity == null ? "" : String.format(Locale.ROOT, ", latent cosine %.6f", fidelity.latentCosine()));
+        return new Cell(size, batch, CellStatus.OK, null, runMs, unet, text, vae, secondsPerImage, unetStep, speedup, peak, rssDelta,
+                memoryMethod, fidelity);
+    }
+
+    /** A line per run that took a while, so a long cell shows it is moving (short ones stay quiet). */
+    private void slowRun(String where, String what, int i, int of, long t0) {
+        double s = (System.nanoTime() - t0) / 1e9;
+        if (s >= 2) {
+            say("%s: %s %d/%d took %.1f s", where, what, i + 1, of, s);
+        }
+    }
+
+    private long stepsPerCell() {
+        return (long) (settings.warmup() + settings.runs()) * settings.steps();
+    }
+
+    private long stepsPerVariant() {
+        return stepsPerCell() * settings.sizes().size() * settings.batches().size();
+    }
+
+    private static String describe(List<VariantFolders.PassSummary> passes) {
+        List<String> parts = new ArrayList<>();
+        for (VariantFolders.PassSummary p : passes) {
+            parts.add(p.pass() + ": matched " + p.matched() + ", " + p.nodesBefore() + " → " + p.nodesAfter() + " nodes");
+        }
+        return String.join("; ", parts);
+    }
+
+    private static Throwable unwrap(Throwable e) {
+        Throwable t = e;
+        while ((t instanceof CompletionException || t instanceof ExecutionException) && t.getCause() != null) {
+            t = t.getCause();
+        }
+        return t;
+    }
+
+    static boolean isOom(Throwable e) {
+        Throwable t = unwrap(e);
+        if (t instanceof OutOfMemoryError) {
+            return true;
+        }
+        for (Throwable c = t; c != null; c = c.getCause()) {
+            String m = String.valueOf(c.getMessage()).toLowerCase(Locale.ROOT);
+            if (m.contains("bad_alloc") || m.contains("failed to allocate") || m.contains("out of memory")) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** The first line of the innermost useful message. */
+    static String message(Throwable e) {
+        Throwable t = unwrap(e);
+        String m = t.getMessage();
+        if (m == null || m.isBlank()) {
+            m = t.getClass().getSimpleName();
+        } else if (t instanceof OutOfMemoryError) {
+            m = "Java heap: " + m;
+        }
+        m = m.strip();
+        int nl = m.indexOf('\n');
+        return nl > 0 ? m.substring(0, nl).strip() : m;
+    }
+
+    private void say(String format, Object... args) {
+        if (bar != null) {
+            log.print("\r\033[K"); // the progress bar redraws itself below the line
+        }
+        log.println(String.format(Locale.ROOT, format, args));
+        log.flush();
+    }
+}

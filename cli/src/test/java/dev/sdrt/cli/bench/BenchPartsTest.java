@@ -1,0 +1,122 @@
+package dev.sdrt.cli.bench;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.function.Consumer;
+import org.junit.jupiter.api.Test;
+
+/** The pieces of {@code sdrt bench}: variant names to pass specs, statistics, fidelity, chart axes. */
+class BenchPartsTest {
+    static final Set<String> ALL = Set.of("cleanup", "fuse-qkv", "fp16", "bf16", "tome", "channels-last", "qdq");
+    static final Consumer<String> ANY = spec -> { };
+
+    static Variant parse(String name) {
+        return Variant.parse(name, ALL, null, ANY);
+    }
+
+    @Test
+    void variantPartsMapToPassSpecsWithPrecisionLast() {
+        assertThat(parse("fp32").passes()).isEmpty();
+        assertThat(parse("fp32+fuse-qkv").passes()).isEqualTo("fuse-qkv");
+        assertThat(parse("fp32+tome:0.5").passes()).isEqualTo("tome:ratio=0.5");
+        assertThat(parse("fp16+tome:0.3+fuse-qkv+channels-last").passes()).isEqualTo("tome:ratio=0.3,fuse-qkv,channels-last,fp16");
+        assertThat(parse("bf16").passes()).isEqualTo("bf16");
+        assertThat(parse("fp32+fuse-qkv").runnable()).isTrue();
+    }
+
+    @Test
+    void variantsThatCannotRunSayWhy() {
+        assertThat(parse("fp32+bogus").status()).isEqualTo(Variant.Status.FAILED);
+        assertThat(parse("fp32+bogus").reason()).contains("unknown part 'bogus'");
+        assertThat(parse("fp16+bf16").reason()).contains("two precisions");
+        assertThat(parse("fp32+tome:0.9").reason()).contains("[0, 0.75]");
+        assertThat(parse("fp32+tome:x").reason()).contains("tome needs a ratio");
+        Variant cache = parse("fp16+tome:0.5+deepcache:3");
+        assertThat(cache.status()).isEqualTo(Variant.Status.UNSUPPORTED);
+        assertThat(cache.reason()).contains("deepcache:3").contains("not in the runtime yet");
+        assertThat(parse("fp32+deepcache:0").status()).isEqualTo(Variant.Status.FAILED);
+        assertThat(parse("int8").reason()).contains("calibration scales").contains("--scales");
+        assertThat(Variant.parse("fp32+tome:0.5", Set.of("fuse-qkv"), null, ANY).reason()).contains("'tome' is not in this build");
+        assertThat(Variant.parse("int8", Set.of("fuse-qkv"), null, ANY).reason()).contains("qdq pass");
+        Variant rejected = Variant.parse("fp32+fuse-qkv", ALL, null, spec -> {
+            throw new IllegalArgumentException("nope");
+        });
+        assertThat(rejected.reason()).contains("nope");
+    }
+
+    @Test
+    void int8AndFp8UseTheScalesFile() {
+        Path scales = Path.of("scales.json");
+        assertThat(Variant.parse("int8", ALL, scales, ANY).passes()).startsWith("qdq:scales=").endsWith("scales.json");
+        List<String> tried = new ArrayList<>();
+        Variant fp8 = Variant.parse("fp16+fp8", ALL, scales, spec -> {
+            tried.add(spec);
+            if (spec.contains(":type=") || spec.contains(":format=")) {
+                throw new IllegalArgumentException("unknown option 'x' for pass qdq");
+            }
+        });
+        assertThat(fp8.passes()).contains(":dtype=fp8").endsWith(",fp16");
+    }
+
+    @Test
+    void defaultsAndLists() {
+        assertThat(Variant.defaultNames(Set.of("fuse-qkv"))).containsExactly("fp32", "fp32+fuse-qkv", "fp32+tome:0.3", "fp32+tome:0.5");
+        assertThat(Variant.defaultNames(ALL)).contains("fp32+channels-last");
+        assertThat(Variant.splitList("fp32, fp32+fuse-qkv,fp32")).containsExactly("fp32", "fp32+fuse-qkv");
+        assertThat(BenchSettings.parseSizes("512, 768x512")).containsExactly(new BenchSettings.Size(512, 512),
+                new BenchSettings.Size(768, 512));
+        assertThatThrownBy(() -> BenchSettings.parseSizes("big")).hasMessageContaining("not a size");
+        assertThat(BenchSettings.parseBatches("1,2,4")).containsExactly(1, 2, 4);
+        assertThatThrownBy(() -> BenchSettings.parseBatches("0")).hasMessageContaining("between 1 and 64");
+    }
+
+    @Test
+    void statsGiveMedianAndSpread() {
+        Stats s = Stats.of(new double[] {4, 1, 3, 2});
+        assertThat(s.median()).isEqualTo(2.5);
+        assertThat(s.min()).isEqualTo(1);
+        assertThat(s.max()).isEqualTo(4);
+        assertThat(s.q1()).isEqualTo(1.75);
+        assertThat(s.q3()).isEqualTo(3.25);
+        assertThat(Stats.of(new double[] {7}).median()).isEqualTo(7);
+    }
+
+    @Test
+    void fidelityOfEqualAndOfDifferentOutputs() {
+        float[] a = {1, -2, 3, 0.5f};
+        byte[][] img = {{0, 10, (byte) 200, (byte) 255}};
+        Fidelity same = Fidelity.compare(a, a.clone(), img, new byte[][] {img[0].clone()});
+        assertThat(same.latentCosine()).isEqualTo(1.0);
+        assertThat(same.latentPsnrDb()).isInfinite();
+        assertThat(same.imagePsnrDb()).isInfinite();
+
+        Fidelity off = Fidelity.compare(a, new float[] {1.1f, -2, 3, 0.5f}, img, new byte[][] {{1, 10, (byte) 200, (byte) 255}});
+        assertThat(off.latentCosine()).isLessThan(1).isGreaterThan(0.99);
+        // peak = range 5, mse = 0.01 / 4: 10·log10(25 / 0.0025) = 40 dB
+        assertThat(off.latentPsnrDb()).isCloseTo(40, org.assertj.core.data.Offset.offset(0.01));
+        // mse = 1 / 4 on 255: 10·log10(65025 · 4) ≈ 54.15 dB
+        assertThat(off.imagePsnrDb()).isCloseTo(54.15, org.assertj.core.data.Offset.offset(0.01));
+        Fidelity opposite = Fidelity.compare(a, new float[] {-1, 2, -3, -0.5f}, img, img);
+        assertThat(opposite.latentCosine()).isCloseTo(-1, org.assertj.core.data.Offset.offset(1e-9));
+    }
+
+    @Test
+    void chartAxesHaveRoundTicks() {
+        assertThat(BenchChart.ticks(-12, 48)).contains(0.0, 10.0, 40.0);
+        assertThat(BenchChart.step(0.9990, 1.0001)).isEqualTo(2e-4, org.assertj.core.data.Offset.offset(1e-12));
+        double[] r = BenchChart.padded(1, 1, 1e-4);
+        assertThat(r[0]).isLessThan(1);
+        assertThat(r[1]).isGreaterThan(1);
+    }
+
+    @Test
+    void folderNamesAreSafe() {
+        assertThat(VariantFolders.folderName("fp16+tome:0.5")).isEqualTo("fp16+tome-0.5");
+        assertThat(VariantFolders.folderName("a/b c")).isEqualTo("a-b-c");
+    }
+}
