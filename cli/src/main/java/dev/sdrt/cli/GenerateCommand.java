@@ -25,7 +25,7 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--prompt", paramLabel = "TEXT", required = true)
     String prompt;
 
-    @Option(names = "--negative-prompt", paramLabel = "TEXT", defaultValue = "")
+    @Option(names = {"--negative", "--negative-prompt"}, paramLabel = "TEXT", defaultValue = "")
     String negativePrompt;
 
     @Option(names = "--steps", paramLabel = "N", defaultValue = "25", description = "denoising steps (default 25)")
@@ -42,6 +42,12 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Option(names = "--height", paramLabel = "H", defaultValue = "0", description = "image height (default: the model's)")
     int height;
+
+    @Option(names = "--size", paramLabel = "WxH", description = "image size, e.g. 512x512 (same as --width and --height)")
+    String size;
+
+    @Option(names = "--backend", paramLabel = "B", defaultValue = "cpu", description = "cpu (ONNX Runtime, the default) or tensorrt")
+    String backend;
 
     @Option(names = "--batch", paramLabel = "N", defaultValue = "1", description = "images per prompt (default 1)")
     int batch;
@@ -69,6 +75,24 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (backend.equals("tensorrt")) {
+            throw new IllegalStateException("the TensorRT backend of sdrt generate is not implemented yet; use --backend cpu"
+                    + " (engines can already be built with 'sdrt build')");
+        } else if (!backend.equals("cpu")) {
+            throw new IllegalArgumentException("--backend must be cpu or tensorrt, not '" + backend + "'");
+        }
+        if (size != null) {
+            String[] wh = size.toLowerCase(java.util.Locale.ROOT).split("x");
+            try {
+                if (wh.length != 2) {
+                    throw new NumberFormatException();
+                }
+                width = Integer.parseInt(wh[0].trim());
+                height = Integer.parseInt(wh[1].trim());
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("--size must look like 512x512, not '" + size + "'");
+            }
+        }
         if (!Schedulers.NAMES.contains(scheduler) || scheduler.equals("flow-euler")) {
             throw new IllegalArgumentException("unknown scheduler '" + scheduler + "'; choose one of ddim, euler, euler-a, dpm++2m, dpm++2m-karras");
         }

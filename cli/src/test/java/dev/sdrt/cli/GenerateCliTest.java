@@ -155,6 +155,30 @@ class GenerateCliTest {
     }
 
     @Test
+    void demoWritesAPngAndSaysTheWeightsAreRandom() throws Exception {
+        Path out = tmp.resolve("demo");
+        CliTest.Result r = sdrt("demo", "--out", out.toString(), "--steps", "4");
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.out()).contains("RANDOM weights").contains("the image is noise");
+        BufferedImage image = ImageIO.read(out.resolve("demo.png").toFile());
+        assertThat(image.getWidth()).isEqualTo(64);
+    }
+
+    @Test
+    void sizeAndBackendOptions() throws Exception {
+        Path out = tmp.resolve("sized.png");
+        CliTest.Result ok = sdrt("generate", "--model", pipeline.toString(), "--prompt", "x", "--negative", "blur", "--size", "48x16",
+                "--steps", "2", "--out", out.toString());
+        assertThat(ok.code()).as(ok.err()).isZero();
+        assertThat(ImageIO.read(out.toFile()).getWidth()).isEqualTo(48);
+        CliTest.Result badSize = sdrt("generate", "--model", pipeline.toString(), "--prompt", "x", "--size", "48by16");
+        assertThat(badSize.err()).contains("--size must look like 512x512");
+        CliTest.Result trt = sdrt("generate", "--model", pipeline.toString(), "--prompt", "x", "--backend", "tensorrt");
+        assertThat(trt.code()).isEqualTo(1);
+        assertThat(trt.err()).contains("TensorRT backend of sdrt generate is not implemented yet");
+    }
+
+    @Test
     void badRequestsAreRefusedClearly() {
         CliTest.Result size = sdrt("generate", "--model", pipeline.toString(), "--prompt", "x", "--width", "33", "--steps", "1",
                 "--out", tmp.resolve("bad.png").toString());
