@@ -20,7 +20,7 @@ import java.util.function.Consumer;
  *   channels-last        channels-last
  *   tome:R               tome:ratio=R
  *   int8 | fp8           qdq with the --scales file
- *   deepcache:N          feature cache every N steps: not in the runtime yet
+ *   deepcache:N          feature cache every N steps: reported as not supported by bench yet
  * </pre>
  *
  * Passes run in the order the parts are written, the precision part last. A variant that cannot run
@@ -147,9 +147,9 @@ public record Variant(String name, List<String> parts, String passes, Status sta
             }
         }
         if (!unsupported.isEmpty()) {
-            // Not faked: a feature cache needs the runtime to switch between a full and a shallow UNet.
+            // Not faked: a DeepCache variant needs its own full and shallow UNets built from the variant graph.
             return new Variant(name, parts, null, Status.UNSUPPORTED, String.join(", ", unsupported)
-                    + ": feature cache (DeepCache) is not in the runtime yet");
+                    + ": DeepCache variants are not wired into bench yet (generate has it: --deepcache N)");
         }
         for (String pass : passes) {
             String passName = pass.split(":", 2)[0];
