@@ -93,7 +93,7 @@ public final class BenchReport {
                 + "size and batch): cosine similarity, and PSNR (latents: peak = the baseline latents' range; images: 8-bit, "
                 + "peak 255; ∞ = identical).\n");
         md.append("- Variant parts: `fp32` (the exported graph), `fp16`/`bf16` (precision pass, run last), `fuse-qkv`, "
-                + "`channels-last`, `tome:R` (`tome:ratio=R`), `int8`/`fp8` (qdq with `--scales`), `deepcache:N` (not wired into bench yet; `sdrt generate --deepcache N` has it).\n");
+                + "`channels-last`, `tome:R` (`tome:ratio=R`), `int8`/`fp8` (qdq with `--scales`), `deepcache:N` (DeepCache: full UNet every N steps, shallow UNet between).\n");
         md.append("\nVariant folders (under `variants/`, reused while their manifest matches):\n\n");
         for (VariantResult v : r.variants()) {
             if (v.cache() == null) {

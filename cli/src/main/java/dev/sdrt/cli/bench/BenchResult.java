@@ -18,7 +18,7 @@ public record BenchResult(BenchSettings settings, Map<String, String> environmen
     /**
      * One variant.
      *
-     * @param status "ok" when it ran (its cells may still fail one by one), "failed" or "not supported yet"
+     * @param status "ok" when it ran (its cells may still fail one by one) or "failed"
      * @param cache  "baseline model", "built", "reused", or null when no folder was made
      */
     public record VariantResult(Variant variant, String status, String reason, String cache, Path folder, double prepareMs,

@@ -91,10 +91,6 @@ public final class BenchRunner {
 
     private VariantResult runVariant(Variant v, int index, int total, VariantFolders folders) {
         String head = String.format("[%d/%d] %s", index, total, v.name());
-        if (v.status() == Variant.Status.UNSUPPORTED) {
-            say("%s: not supported yet: %s", head, v.reason());
-            return new VariantResult(v, "not supported yet", v.reason(), null, null, 0, List.of(), List.of());
-        }
         if (v.status() == Variant.Status.FAILED) {
             say("%s: failed: %s", head, v.reason());
             return new VariantResult(v, "failed", v.reason(), null, null, 0, List.of(), List.of());
@@ -143,7 +139,7 @@ public final class BenchRunner {
         boolean isBaseline = v.name().equals(settings.baseline());
         GenerationRequest request = GenerationRequest.of(settings.prompt()).withSteps(settings.steps())
                 .withGuidanceScale(settings.guidance()).withSeed(settings.seed()).withSize(size.width(), size.height())
-                .withBatchSize(batch).withScheduler(settings.scheduler());
+                .withBatchSize(batch).withScheduler(settings.scheduler()).withDeepCache(v.deepCache(), false);
         StepListener listener = bar == null ? StepListener.NONE : (done, all) -> bar.step();
         boolean peakReset = ProcessMemory.resetPeak();
         int runs = settings.runs();

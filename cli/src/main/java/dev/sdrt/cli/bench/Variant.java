@@ -20,7 +20,7 @@ import java.util.function.Consumer;
  *   channels-last        channels-last
  *   tome:R               tome:ratio=R
  *   int8 | fp8           qdq with the --scales file
- *   deepcache:N          feature cache every N steps: reported as not supported by bench yet
+ *   deepcache:N          DeepCache: full UNet every N steps, shallow UNet (branch 0) between
  * </pre>
  *
  * Passes run in the order the parts are written, the precision part last. A variant that cannot run
@@ -32,10 +32,10 @@ import java.util.function.Consumer;
  * @param status  whether it can run
  * @param reason  why not (null when it can)
  */
-public record Variant(String name, List<String> parts, String passes, Status status, String reason) {
+public record Variant(String name, List<String> parts, String passes, int deepCache, Status status, String reason) {
 
     public enum Status {
-        RUNNABLE, FAILED, UNSUPPORTED
+        RUNNABLE, FAILED
     }
 
     /** The part names this parser knows, for error messages. */
@@ -88,7 +88,7 @@ public record Variant(String name, List<String> parts, String passes, Status sta
         }
         String precision = null;
         List<String> passes = new ArrayList<>();
-        List<String> unsupported = new ArrayList<>();
+        int deepCache = 1;
         for (String part : parts) {
             String lower = part.toLowerCase(Locale.ROOT);
             if (lower.isEmpty()) {
@@ -135,21 +135,16 @@ public record Variant(String name, List<String> parts, String passes, Status sta
             } else if (lower.startsWith("deepcache")) {
                 String value = lower.startsWith("deepcache:") ? lower.substring(10).trim() : "";
                 try {
-                    if (Integer.parseInt(value) < 1) {
+                    deepCache = Integer.parseInt(value);
+                    if (deepCache < 1) {
                         throw new NumberFormatException();
                     }
                 } catch (NumberFormatException e) {
                     return failed(name, parts, "deepcache needs an interval N ≥ 1, e.g. deepcache:3 (got '" + part + "')");
                 }
-                unsupported.add(part);
             } else {
                 return failed(name, parts, "unknown part '" + part + "' (parts: " + KNOWN_PARTS + ")");
             }
-        }
-        if (!unsupported.isEmpty()) {
-            // Not faked: a DeepCache variant needs its own full and shallow UNets built from the variant graph.
-            return new Variant(name, parts, null, Status.UNSUPPORTED, String.join(", ", unsupported)
-                    + ": DeepCache variants are not wired into bench yet (generate has it: --deepcache N)");
         }
         for (String pass : passes) {
             String passName = pass.split(":", 2)[0];
@@ -171,11 +166,11 @@ public record Variant(String name, List<String> parts, String passes, Status sta
                 return failed(name, parts, "pass spec '" + spec + "': " + e.getMessage());
             }
         }
-        return new Variant(name, parts, spec, Status.RUNNABLE, null);
+        return new Variant(name, parts, spec, deepCache, Status.RUNNABLE, null);
     }
 
     private static Variant failed(String name, List<String> parts, String reason) {
-        return new Variant(name, parts, null, Status.FAILED, reason);
+        return new Variant(name, parts, null, 1, Status.FAILED, reason);
     }
 
     /**

@@ -10,6 +10,7 @@ import dev.sdrt.enginebuilder.FileHash;
 import dev.sdrt.enginebuilder.SdrtVersion;
 import dev.sdrt.graphs.OnnxChecker;
 import dev.sdrt.graphs.OnnxModel;
+import dev.sdrt.graphs.passes.DeepCacheSplitter;
 import dev.sdrt.graphs.passes.PassPipeline;
 import dev.sdrt.graphs.passes.PassResult;
 import dev.sdrt.runtime.pipeline.PipelineSpec;
@@ -74,7 +75,7 @@ final class VariantFolders {
 
     Prepared prepare(Variant variant) throws IOException {
         long start = System.nanoTime();
-        if (variant.passes().isEmpty()) {
+        if (variant.passes().isEmpty() && variant.deepCache() <= 1) {
             return new Prepared(model, "baseline model", List.of(), ms(start));
         }
         Path folder = root.resolve(folderName(variant.name()));
@@ -94,6 +95,7 @@ final class VariantFolders {
         JsonObject id = new JsonObject();
         id.addProperty("variant", variant.name());
         id.addProperty("passes", variant.passes());
+        id.addProperty("deepcache", variant.deepCache());
         id.addProperty("source_unet_sha256", sourceHash());
         id.addProperty("scales_sha256", scales != null && variant.passes().contains("qdq") ? FileHash.sha256(scales) : null);
         id.addProperty("sdrt_version", SdrtVersion.get());
@@ -102,7 +104,8 @@ final class VariantFolders {
 
     /** Whether a file of the model folder is linked into variant folders (everything but the UNet and the spec). */
     private boolean linked(String rel) {
-        return !(rel.equals(spec.unet) || rel.startsWith(spec.unet + ".") || rel.equals(PipelineSpec.FILE_NAME)
+        return !(rel.equals(spec.unet) || rel.startsWith(spec.unet + ".") || rel.startsWith("unet_deepcache_")
+                || rel.equals(PipelineSpec.FILE_NAME)
                 || rel.equals(MANIFEST) || rel.equals("sdrt-bench-model.json") || rel.startsWith("variants") || rel.startsWith("bench."));
     }
 
@@ -164,11 +167,21 @@ final class VariantFolders {
             }
         }
         OnnxModel graph = OnnxModel.load(unet);
-        List<PassResult> results = PassPipeline.parse(variant.passes()).run(graph);
+        List<PassResult> results = variant.passes().isEmpty() ? List.of() : PassPipeline.parse(variant.passes()).run(graph);
         Path rewritten = partial.resolve(spec.unet);
         graph.save(rewritten);
         OnnxChecker.check(rewritten);
-        spec.write(partial);
+        PipelineSpec variantSpec = GSON.fromJson(GSON.toJson(spec), PipelineSpec.class);
+        if (variant.deepCache() > 1) {
+            // The feature cache needs the variant's own full and shallow UNets, split after its passes.
+            DeepCacheSplitter.Split split = DeepCacheSplitter.split(graph, 0);
+            variantSpec.deepCacheFull = "unet_deepcache_full.onnx";
+            variantSpec.deepCacheShallow = "unet_deepcache_shallow.onnx";
+            variantSpec.deepCacheBranch = 0;
+            split.full().save(partial.resolve(variantSpec.deepCacheFull));
+            split.shallow().save(partial.resolve(variantSpec.deepCacheShallow));
+        }
+        variantSpec.write(partial);
         List<PassSummary> passes = results.stream().map(PassSummary::of).toList();
 
         try (Stream<Path> walk = Files.walk(partial, 2)) {

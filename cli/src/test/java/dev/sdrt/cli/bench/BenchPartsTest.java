@@ -37,8 +37,8 @@ class BenchPartsTest {
         assertThat(parse("fp32+tome:0.9").reason()).contains("[0, 0.75]");
         assertThat(parse("fp32+tome:x").reason()).contains("tome needs a ratio");
         Variant cache = parse("fp16+tome:0.5+deepcache:3");
-        assertThat(cache.status()).isEqualTo(Variant.Status.UNSUPPORTED);
-        assertThat(cache.reason()).contains("deepcache:3").contains("not wired into bench yet");
+        assertThat(cache.status()).isEqualTo(Variant.Status.RUNNABLE);
+        assertThat(cache.deepCache()).isEqualTo(3);
         assertThat(parse("fp32+deepcache:0").status()).isEqualTo(Variant.Status.FAILED);
         assertThat(parse("int8").reason()).contains("calibration scales").contains("--scales");
         assertThat(Variant.parse("fp32+tome:0.5", Set.of("fuse-qkv"), null, ANY).reason()).contains("'tome' is not in this build");
