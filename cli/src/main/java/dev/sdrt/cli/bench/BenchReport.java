@@ -106,8 +106,11 @@ public final class BenchReport {
                     md.append(String.format(Locale.ROOT, "; %s matched %d, %d → %d nodes", p.pass(), p.matched(),
                             p.nodesBefore(), p.nodesAfter()));
                     if (p.matched() == 0 && p.changes() == 0) {
-                        md.append(" (**changed nothing**: this variant is the baseline graph)");
+                        md.append(" (**changed nothing** at this model)");
                     }
+                }
+                if (!v.passes().isEmpty() && v.passes().stream().allMatch(p -> p.matched() == 0 && p.changes() == 0)) {
+                    md.append(" — no pass changed the graph: its UNet is the exported one");
                 }
             }
             md.append('\n');
