@@ -1,5 +1,6 @@
 package dev.sdrt.exporter.safetensors;
 
+import dev.sdrt.graphs.ir.Float16;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Arrays;
@@ -72,12 +73,12 @@ public final class SafeTensor {
             case F32 -> bytes.asFloatBuffer().get(values);
             case F16 -> {
                 for (int i = 0; i < values.length; i++) {
-                    values[i] = HalfFloats.fp16ToFloat(bytes.getShort(2 * i));
+                    values[i] = Float16.toFloat(bytes.getShort(2 * i));
                 }
             }
             case BF16 -> {
                 for (int i = 0; i < values.length; i++) {
-                    values[i] = HalfFloats.bf16ToFloat(bytes.getShort(2 * i));
+                    values[i] = Float16.bfloat16ToFloat(bytes.getShort(2 * i));
                 }
             }
             default -> throw new AssertionError(dtype);

@@ -43,7 +43,7 @@ public final class CheckpointWeights implements Weights {
                     + Arrays.toString(t.shape()) + " but the model config implies " + Arrays.toString(shape));
         }
         used.put(name, t.elementCount());
-        return TensorData.generated(type, shape, () -> ByteConversions.fromFloats(t.toFloatArray(), type));
+        return TensorData.generated(type, shape, () -> TensorData.ofFloatsAs(type, shape, t.toFloatArray()).bytes());
     }
 
     private String suggestion(String name) {

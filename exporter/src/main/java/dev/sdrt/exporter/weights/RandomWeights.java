@@ -34,7 +34,7 @@ public final class RandomWeights implements Weights {
             throw new IllegalStateException("parameter '" + name + "' requested twice");
         }
         long tensorSeed = seed ^ fnv1a(name);
-        return TensorData.generated(type, shape, () -> ByteConversions.fromFloats(values((int) count, tensorSeed, init), type));
+        return TensorData.generated(type, shape, () -> TensorData.ofFloatsAs(type, shape, values((int) count, tensorSeed, init)).bytes());
     }
 
     static float[] values(int count, long tensorSeed, Init init) {
