@@ -2,6 +2,8 @@ package dev.sdrt.calibration;
 
 import dev.sdrt.graphs.OnnxModel;
 import dev.sdrt.runtime.ort.OrtRunner;
+import dev.sdrt.runtime.pipeline.ClassifierFreeGuidance;
+import dev.sdrt.runtime.pipeline.GaussianNoise;
 import dev.sdrt.runtime.pipeline.PipelineSpec;
 import dev.sdrt.runtime.scheduler.PlanStep;
 import dev.sdrt.runtime.scheduler.SchedulePlan;
@@ -18,7 +20,6 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.SplittableRandom;
 
 /**
  * Calibration over the real denoising loop of an SD 1.x/2.x pipeline folder on ONNX Runtime (CPU):
@@ -27,7 +28,7 @@ import java.util.SplittableRandom;
  * scheduler's host-made plan → the observations of every step, kept per (prompt, step).
  *
  * <p>Reproducible: prompt {@code i} starts from the same Gaussian latents as {@code sdrt generate
- * --seed (seed + i)} (Box-Muller over {@link SplittableRandom}), and nothing else is random, so the
+ * --seed (seed + i)} (the pipeline's {@link GaussianNoise}), and nothing else is random, so the
  * same inputs and seed give the same statistics and the same scales file.
  */
 public final class Calibrator {
@@ -149,8 +150,8 @@ public final class Calibrator {
                 long start = System.nanoTime();
                 Tensor cond = encode(textEncoder, tokenizer, prompts.get(p), spec.maxTextLength);
                 Tensor context = guided ? concat(uncond, cond) : cond;
-                SplittableRandom random = new SplittableRandom(options.seed() + p);
-                float[] latents = gaussian(random, perSample);
+                GaussianNoise noise = new GaussianNoise(options.seed() + p);
+                float[] latents = noise.next(perSample);
                 for (int i = 0; i < latents.length; i++) {
                     latents[i] *= (float) plan.initNoiseSigma();
                 }
@@ -172,9 +173,9 @@ public final class Calibrator {
                     TappedModel.Result result = tapped.run(feeds);
                     stats.add(p, step, result.observation());
                     float[] out = result.outputs().get(graph.modelOutputs().get(0)).toFloatArray();
-                    float[] guidedOut = guided ? guidance(out, perSample, options.guidanceScale()) : out;
+                    float[] guidedOut = guided ? ClassifierFreeGuidance.combine(out, perSample, options.guidanceScale()) : out;
                     plan.applyStep(step, latents, guidedOut, previousDenoised,
-                            plan.usesNoise() ? gaussian(random, perSample) : null);
+                            plan.usesNoise() ? noise.next(perSample) : null);
                 }
                 if (progress != null) {
                     progress.onPrompt(p + 1, prompts.size(), prompts.get(p), (System.nanoTime() - start) / 1e9);
@@ -182,21 +183,6 @@ public final class Calibrator {
             }
         }
         return new Run(unetFile, unet, stats, width, height);
-    }
-
-    /** Standard normal values, Box-Muller over {@code random}, the way the pipeline draws its latents. */
-    static float[] gaussian(SplittableRandom random, int count) {
-        float[] out = new float[count];
-        for (int i = 0; i < count; i += 2) {
-            double u1 = 1.0 - random.nextDouble(); // (0, 1]: log stays finite
-            double u2 = random.nextDouble();
-            double r = Math.sqrt(-2 * Math.log(u1));
-            out[i] = (float) (r * Math.cos(2 * Math.PI * u2));
-            if (i + 1 < count) {
-                out[i + 1] = (float) (r * Math.sin(2 * Math.PI * u2));
-            }
-        }
-        return out;
     }
 
     private static Tensor encode(OrtRunner textEncoder, ClipTokenizer tokenizer, String prompt, int maxLength) {
@@ -220,17 +206,6 @@ public final class Calibrator {
         long[] shape = a.shape();
         shape[0] = 2;
         return Tensor.ofFloats(shape, all);
-    }
-
-    /** uncond + g · (cond − uncond), with the batch laid out [uncond, cond]. */
-    private static float[] guidance(float[] out, int perSample, double scale) {
-        float[] guided = new float[perSample];
-        for (int i = 0; i < perSample; i++) {
-            float u = out[i];
-            float c = out[perSample + i];
-            guided[i] = (float) (u + scale * (c - u));
-        }
-        return guided;
     }
 
     private static Tensor typed(TappedModel model, String input, Tensor t) {

@@ -69,7 +69,7 @@ class FixtureInt8Test {
 
     private static Tensor jitter(Tensor t, SplittableRandom random, double amount, boolean relative) {
         float[] v = t.toFloatArray();
-        float[] noise = Calibrator.gaussian(random, v.length);
+        float[] noise = new dev.sdrt.runtime.pipeline.GaussianNoise(random).next(v.length);
         for (int i = 0; i < v.length; i++) {
             v[i] += (float) (amount * noise[i] * (relative ? Math.abs(v[i]) : 1));
         }

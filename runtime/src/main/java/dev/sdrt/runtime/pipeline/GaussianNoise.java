@@ -2,15 +2,23 @@ package dev.sdrt.runtime.pipeline;
 
 import java.util.SplittableRandom;
 
-/** Seeded standard normal noise (Box-Muller over SplittableRandom): the same seed gives the same latents everywhere. */
-final class GaussianNoise {
+/**
+ * Seeded standard normal noise (Box-Muller over SplittableRandom): the same seed gives the same
+ * latents in the pipeline, in calibration and in tests.
+ */
+public final class GaussianNoise {
     private final SplittableRandom random;
 
-    GaussianNoise(long seed) {
-        this.random = new SplittableRandom(seed);
+    public GaussianNoise(long seed) {
+        this(new SplittableRandom(seed));
     }
 
-    float[] next(int count) {
+    /** Draws from {@code random}, which the caller may also use for other values. */
+    public GaussianNoise(SplittableRandom random) {
+        this.random = random;
+    }
+
+    public float[] next(int count) {
         float[] out = new float[count];
         for (int i = 0; i < count; i += 2) {
             double u1 = 1.0 - random.nextDouble(); // (0, 1]: log stays finite

@@ -290,7 +290,7 @@ public final class TextToImagePipeline implements AutoCloseable {
             feeds.put("encoder_hidden_states", typed(unet, "encoder_hidden_states", context));
             Map<String, Tensor> outputs = cache != null ? cache.step(step, feeds) : unet.run(feeds);
             float[] out = outputs.get("out_sample").toFloatArray();
-            float[] guidedOut = guided ? guidance(out, perBatch, shape.guidanceScale()) : out;
+            float[] guidedOut = guided ? ClassifierFreeGuidance.combine(out, perBatch, shape.guidanceScale()) : out;
             plan.applyStep(step, latents, guidedOut, previousDenoised, plan.usesNoise() ? stepNoise(jobs, noises, perImage) : null);
             for (Job job : jobs) {
                 job.listener().onStep(step + 1, plan.size());
@@ -349,17 +349,6 @@ public final class TextToImagePipeline implements AutoCloseable {
             offset += n.length;
         }
         return all;
-    }
-
-    /** uncond + g·(cond − uncond), with the batch laid out [uncond..., cond...]. */
-    private static float[] guidance(float[] out, int perBatch, double scale) {
-        float[] guided = new float[perBatch];
-        for (int i = 0; i < perBatch; i++) {
-            float u = out[i];
-            float c = out[perBatch + i];
-            guided[i] = (float) (u + scale * (c - u));
-        }
-        return guided;
     }
 
     private Tensor encodeText(String prompt) {
