@@ -10,7 +10,7 @@ import dev.sdrt.graphs.passes.QdqPass;
 import dev.sdrt.graphs.passes.Scales;
 import dev.sdrt.runtime.pipeline.GeneratedImage;
 import dev.sdrt.runtime.pipeline.GenerationRequest;
-import dev.sdrt.runtime.pipeline.TextToImagePipeline;
+import dev.sdrt.runtime.pipeline.Pipeline;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -138,10 +138,10 @@ class CalibratorTest {
                 .withGuidanceScale(guidance);
         GeneratedImage base;
         GeneratedImage quantized;
-        try (TextToImagePipeline p = TextToImagePipeline.open(pipeline, 2)) {
+        try (Pipeline p = Pipeline.open(pipeline, 2)) {
             base = p.generate(request, (d, t) -> { });
         }
-        try (TextToImagePipeline p = TextToImagePipeline.open(int8, 2)) {
+        try (Pipeline p = Pipeline.open(int8, 2)) {
             quantized = p.generate(request, (d, t) -> { });
         }
         return FidelityReport.of(base.latents().toFloatArray(), quantized.latents().toFloatArray(), base.rgb()[0],

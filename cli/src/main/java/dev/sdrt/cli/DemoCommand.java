@@ -3,7 +3,7 @@ package dev.sdrt.cli;
 import dev.sdrt.exporter.ExportOptions;
 import dev.sdrt.runtime.pipeline.GeneratedImage;
 import dev.sdrt.runtime.pipeline.GenerationRequest;
-import dev.sdrt.runtime.pipeline.TextToImagePipeline;
+import dev.sdrt.runtime.pipeline.Pipeline;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -42,7 +42,7 @@ final class DemoCommand implements Callable<Integer> {
         PipelineFolder.random("tiny", 0, model, ExportOptions.defaults(), 0, log);
         log.printf("2/2 generating \"%s\" (%d steps, euler, guidance 7.5, DeepCache off) on ONNX Runtime, CPU%n", prompt, steps);
         Path image = out.resolve("demo.png");
-        try (TextToImagePipeline pipeline = TextToImagePipeline.open(model, 0)) {
+        try (Pipeline pipeline = Pipeline.open(model, 0)) {
             GeneratedImage result = pipeline.generate(GenerationRequest.of(prompt).withSteps(steps).withSeed(seed).withSize(64, 64),
                     (done, total) -> { });
             result.writePng(0, image);

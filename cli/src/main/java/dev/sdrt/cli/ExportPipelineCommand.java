@@ -9,10 +9,11 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
-/** {@code sdrt export-pipeline}: every component of an SD 1.x/2.x pipeline, ready for {@code sdrt generate}. */
+/** {@code sdrt export-pipeline}: every component of an SD 1.x/2.x, SDXL or SD3 pipeline, ready for {@code sdrt generate}. */
 @Command(name = "export-pipeline", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Exports text encoder, UNet and VAE decoder of an SD 1.x/2.x pipeline into one folder for 'sdrt generate'.",
-            "With --arch and --random-weights: a built-in architecture (tiny, sd15, sd21) with seeded random weights."})
+        description = {"Exports the text encoder(s), UNet or transformer, VAE decoder and VAE encoder of an SD 1.x/2.x, SDXL or SD3",
+            "pipeline into one folder for 'sdrt generate' (SD3's T5 encoder is left out: it runs with zero T5 tokens).",
+            "With --arch and --random-weights: a built-in architecture with seeded random weights."})
 final class ExportPipelineCommand implements Callable<Integer> {
 
     @ArgGroup(exclusive = true, multiplicity = "1")
@@ -22,7 +23,8 @@ final class ExportPipelineCommand implements Callable<Integer> {
         @Option(names = "--from", paramLabel = "DIR", description = "diffusers pipeline folder (with model_index.json)")
         Path from;
 
-        @Option(names = "--arch", paramLabel = "ARCH", description = "tiny, sd15 or sd21")
+        @Option(names = "--arch", paramLabel = "ARCH",
+                description = "tiny, tiny-sdxl, tiny-sd3, sd15, sd21, sdxl or sd3-medium")
         String arch;
     }
 
@@ -53,10 +55,6 @@ final class ExportPipelineCommand implements Callable<Integer> {
         if (source.arch != null) {
             if (!randomWeights) {
                 throw new IllegalArgumentException("--arch needs --random-weights: sdrt downloads no checkpoints");
-            }
-            if (source.arch.equals("sdxl") || source.arch.equals("sd3-medium")) {
-                throw new IllegalArgumentException(source.arch + " pipelines are not runnable by 'sdrt generate' yet;"
-                        + " export their components with 'sdrt export'");
             }
             log.printf("exporting %s pipeline with random weights (seed %d) to %s%n", source.arch, seed, out);
             PipelineFolder.random(source.arch, seed, out, options, deepCacheBranch, log);

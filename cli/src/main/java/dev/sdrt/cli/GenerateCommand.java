@@ -1,8 +1,9 @@
 package dev.sdrt.cli;
 
+import dev.sdrt.runtime.image.RgbImage;
 import dev.sdrt.runtime.pipeline.GeneratedImage;
 import dev.sdrt.runtime.pipeline.GenerationRequest;
-import dev.sdrt.runtime.pipeline.TextToImagePipeline;
+import dev.sdrt.runtime.pipeline.Pipeline;
 import dev.sdrt.runtime.scheduler.Schedulers;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -14,9 +15,10 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
-/** {@code sdrt generate}: text to image on the embedded default backend (ONNX Runtime, CPU). */
+/** {@code sdrt generate}: text to image, or image to image, on the embedded default backend (ONNX Runtime, CPU). */
 @Command(name = "generate", mixinStandardHelpOptions = true, sortOptions = false,
-        description = "Generates images from a prompt with a pipeline folder made by 'sdrt export-pipeline' (ONNX Runtime, CPU).")
+        description = {"Generates images from a prompt with a pipeline folder made by 'sdrt export-pipeline' (ONNX Runtime, CPU):",
+            "SD 1.x/2.x, SDXL and SD3 (without T5). With --init-image: image to image."})
 final class GenerateCommand implements Callable<Integer> {
 
     @Option(names = "--model", paramLabel = "DIR", required = true, description = "pipeline folder")
@@ -52,9 +54,17 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--batch", paramLabel = "N", defaultValue = "1", description = "images per prompt (default 1)")
     int batch;
 
-    @Option(names = "--scheduler", paramLabel = "NAME", defaultValue = "euler",
-            description = "ddim, euler, euler-a, dpm++2m, dpm++2m-karras (default euler)")
+    @Option(names = "--scheduler", paramLabel = "NAME",
+            description = "ddim, euler, euler-a, dpm++2m, dpm++2m-karras, flow-euler (default: euler, or flow-euler for SD3)")
     String scheduler;
+
+    @Option(names = "--init-image", paramLabel = "FILE",
+            description = "image to image: start from this picture (PNG, JPEG, BMP); resized to --size when given")
+    Path initImage;
+
+    @Option(names = "--strength", paramLabel = "S", defaultValue = "0.8",
+            description = "image to image: share of the schedule that runs, in (0, 1]; lower keeps more of the picture (default 0.8)")
+    double strength;
 
     @Option(names = "--deepcache", paramLabel = "N", defaultValue = "1",
             description = "DeepCache: full UNet every N steps, shallow UNet with the cached feature between (default 1: off)")
@@ -93,18 +103,26 @@ final class GenerateCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("--size must look like 512x512, not '" + size + "'");
             }
         }
-        if (!Schedulers.NAMES.contains(scheduler) || scheduler.equals("flow-euler")) {
-            throw new IllegalArgumentException("unknown scheduler '" + scheduler + "'; choose one of ddim, euler, euler-a, dpm++2m, dpm++2m-karras");
+        if (scheduler != null && !Schedulers.NAMES.contains(scheduler)) {
+            throw new IllegalArgumentException("unknown scheduler '" + scheduler + "'; choose one of " + String.join(", ", Schedulers.NAMES));
         }
         GenerationRequest request = GenerationRequest.of(prompt).withNegativePrompt(negativePrompt).withSteps(steps)
                 .withGuidanceScale(guidance).withSeed(seed).withSize(width, height).withBatchSize(batch).withScheduler(scheduler)
                 .withDeepCache(deepCache, deepCacheNonUniform);
+        if (initImage != null) {
+            RgbImage image = RgbImage.read(initImage);
+            if (width != 0 && height != 0) {
+                image = image.resized(width, height);
+            }
+            request = request.withInitImage(image, strength);
+        }
         PrintWriter log = spec.commandLine().getOut();
         GeneratedImage result;
-        try (TextToImagePipeline pipeline = TextToImagePipeline.open(model, threads);
+        try (Pipeline pipeline = Pipeline.open(model, threads);
                 ProgressBar bar = new ProgressBarBuilder().setTaskName("denoising").setInitialMax(steps)
                         .setConsumer(new ConsoleProgressBarConsumer(System.err)).setUpdateIntervalMillis(250).build()) {
-            result = pipeline.generate(request, (done, total) -> bar.stepTo(done));
+            // Image to image runs fewer steps than asked for; the listener says how many.
+            result = pipeline.generate(request, (done, total) -> bar.maxHint(total).stepTo(done));
         }
         for (int i = 0; i < result.count(); i++) {
             Path file = result.count() == 1 ? out : numbered(out, i + 1);
@@ -112,8 +130,9 @@ final class GenerateCommand implements Callable<Integer> {
             log.printf("wrote %s (%dx%d)%n", file, result.width(), result.height());
         }
         GeneratedImage.Timings t = result.timings();
-        log.printf("text encoder %.0f ms, %d steps %.0f ms (%.1f ms/step), VAE decoder %.0f ms, total %.0f ms%n",
-                t.textEncoderMs(), t.steps(), t.denoiseMs(), t.denoiseMs() / t.steps(), t.vaeDecoderMs(), t.totalMs());
+        log.printf("text encoder %.0f ms, %s%d steps %.0f ms (%.1f ms/step), VAE decoder %.0f ms, total %.0f ms%n",
+                t.textEncoderMs(), initImage != null ? String.format("VAE encoder %.0f ms, ", t.vaeEncoderMs()) : "",
+                t.steps(), t.denoiseMs(), t.denoiseMs() / t.steps(), t.vaeDecoderMs(), t.totalMs());
         log.flush();
         return 0;
     }

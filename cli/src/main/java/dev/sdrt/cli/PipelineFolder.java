@@ -1,11 +1,15 @@
 package dev.sdrt.cli;
 
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
 import dev.sdrt.exporter.Component;
 import dev.sdrt.exporter.ExportOptions;
 import dev.sdrt.exporter.Exporter;
 import dev.sdrt.exporter.config.DiffusersConfig;
 import dev.sdrt.graphs.OnnxModel;
 import dev.sdrt.graphs.passes.DeepCacheSplitter;
+import dev.sdrt.runtime.pipeline.PipelineFamily;
 import dev.sdrt.runtime.pipeline.PipelineSpec;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -13,64 +17,153 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Writes a pipeline folder that {@code sdrt generate} runs: one ONNX file per component, the
- * tokenizer, the scheduler config and {@code sdrt-pipeline.json}.
+ * Writes a pipeline folder that {@code sdrt generate} runs: one ONNX file per component (text
+ * encoders, UNet or transformer, VAE decoder and encoder), the tokenizers, the scheduler config and
+ * {@code sdrt-pipeline.json}.
  */
 final class PipelineFolder {
-    private static final List<Component> SD_COMPONENTS = List.of(Component.TEXT_ENCODER, Component.UNET, Component.VAE_DECODER);
 
     private PipelineFolder() {
     }
 
-    /** From a diffusers pipeline folder (model_index.json with text_encoder/, unet/, vae/, tokenizer/, scheduler/). */
-    static void fromDiffusers(Path source, Path out, ExportOptions options, Integer deepCacheBranch, PrintWriter log)
-            throws IOException {
-        if (!Files.isRegularFile(source.resolve("model_index.json"))) {
-            throw new IllegalArgumentException(source + " is not a diffusers pipeline folder (no model_index.json)");
+    /** The components a family's folder holds, in export order. */
+    static List<Component> components(PipelineFamily family) {
+        List<Component> c = new ArrayList<>(List.of(Component.TEXT_ENCODER));
+        if (family != PipelineFamily.SD) {
+            c.add(Component.TEXT_ENCODER_2);
         }
-        if (Files.isDirectory(source.resolve("text_encoder_2"))) {
-            throw new IllegalArgumentException(source + " is an SDXL pipeline; sdrt generate runs SD 1.x/2.x pipelines so far");
+        c.add(family == PipelineFamily.SD3 ? Component.TRANSFORMER : Component.UNET);
+        c.add(Component.VAE_DECODER);
+        c.add(Component.VAE_ENCODER);
+        return c;
+    }
+
+    /** The family of a built-in architecture, from the components it ships. */
+    static PipelineFamily familyOf(String arch) {
+        List<Component> shipped = Exporter.componentsOf(arch);
+        if (shipped.contains(Component.TRANSFORMER)) {
+            return PipelineFamily.SD3;
         }
-        Files.createDirectories(out);
-        for (Component c : SD_COMPONENTS) {
-            Exporter.Result r = Exporter.fromCheckpoint(source.resolve(c.folder()), c, options);
-            save(r, out, c, log);
-        }
-        copyTree(source.resolve("tokenizer"), out.resolve("tokenizer"));
-        Files.createDirectories(out.resolve("scheduler"));
-        Files.copy(source.resolve("scheduler/scheduler_config.json"), out.resolve("scheduler/scheduler_config.json"),
-                StandardCopyOption.REPLACE_EXISTING);
-        writeSpec(DiffusersConfig.load(source.resolve("vae")), source.getFileName().toString(), out, deepCacheBranch, log);
+        return shipped.contains(Component.TEXT_ENCODER_2) ? PipelineFamily.SDXL : PipelineFamily.SD;
     }
 
     /**
-     * A built-in architecture with random weights. Its tokenizer is character level (every byte is a
-     * token), since no real vocabulary ships with sdrt; prompts still encode deterministically.
+     * From a diffusers pipeline folder (model_index.json with text_encoder/, unet/ or transformer/,
+     * vae/, tokenizer/, scheduler/, and text_encoder_2/ + tokenizer_2/ for SDXL and SD3).
+     */
+    static void fromDiffusers(Path source, Path out, ExportOptions options, Integer deepCacheBranch, PrintWriter log)
+            throws IOException {
+        Path index = source.resolve("model_index.json");
+        if (!Files.isRegularFile(index)) {
+            throw new IllegalArgumentException(source + " is not a diffusers pipeline folder (no model_index.json)");
+        }
+        JsonObject modelIndex;
+        try {
+            modelIndex = JsonParser.parseString(Files.readString(index, StandardCharsets.UTF_8)).getAsJsonObject();
+        } catch (RuntimeException e) {
+            throw new IllegalArgumentException(index + " is not valid JSON: " + e.getMessage(), e);
+        }
+        PipelineFamily family = familyOfPipelineClass(index, modelIndex);
+        checkDeepCache(family, deepCacheBranch);
+        Files.createDirectories(out);
+        for (Component c : components(family)) {
+            Path folder = source.resolve(c.folder());
+            if (!Files.isDirectory(folder)) {
+                throw new IllegalArgumentException(source + " has no " + c.folder() + "/ folder, which a " + family.id()
+                        + " pipeline needs");
+            }
+            save(Exporter.fromCheckpoint(folder, c, optionsFor(family, c, options)), out, c, log);
+        }
+        if (family == PipelineFamily.SD3 && Files.isDirectory(source.resolve("text_encoder_3"))) {
+            log.println("  note: text_encoder_3 (T5) is not exported; the transformer gets zero T5 tokens, as diffusers does"
+                    + " without it (prompt following is weaker than with T5)");
+        }
+        copyTree(source.resolve("tokenizer"), out.resolve("tokenizer"));
+        if (family != PipelineFamily.SD) {
+            copyTree(source.resolve("tokenizer_2"), out.resolve("tokenizer_2"));
+        }
+        Files.createDirectories(out.resolve("scheduler"));
+        Files.copy(source.resolve("scheduler/scheduler_config.json"), out.resolve("scheduler/scheduler_config.json"),
+                StandardCopyOption.REPLACE_EXISTING);
+        JsonElement zeros = modelIndex.get("force_zeros_for_empty_prompt");
+        boolean forceZeros = family == PipelineFamily.SDXL && (zeros == null || zeros.getAsBoolean());
+        writeSpec(family, DiffusersConfig.load(source.resolve("vae")), source.getFileName().toString(), forceZeros, out,
+                deepCacheBranch, log);
+    }
+
+    private static PipelineFamily familyOfPipelineClass(Path index, JsonObject modelIndex) {
+        JsonElement cls = modelIndex.get("_class_name");
+        String name = cls == null || cls.isJsonNull() ? "" : cls.getAsString();
+        if (name.startsWith("StableDiffusion3")) {
+            return PipelineFamily.SD3;
+        }
+        if (name.startsWith("StableDiffusionXL")) {
+            return PipelineFamily.SDXL;
+        }
+        if (name.startsWith("StableDiffusion")) {
+            return PipelineFamily.SD;
+        }
+        throw new IllegalArgumentException(index + ": pipeline class '" + name + "' is not supported (sdrt runs"
+                + " StableDiffusion*, StableDiffusionXL* and StableDiffusion3* pipelines)");
+    }
+
+    /**
+     * A built-in architecture with random weights. Its tokenizers are character level (every byte is
+     * a token), since no real vocabulary ships with sdrt; prompts still encode deterministically.
      */
     static void random(String arch, long seed, Path out, ExportOptions options, Integer deepCacheBranch, PrintWriter log)
             throws IOException {
+        PipelineFamily family = familyOf(arch);
+        checkDeepCache(family, deepCacheBranch);
         Files.createDirectories(out);
-        for (Component c : SD_COMPONENTS) {
-            save(Exporter.random(arch, c, seed, options), out, c, log);
+        for (Component c : components(family)) {
+            save(Exporter.random(arch, c, seed, optionsFor(family, c, options)), out, c, log);
         }
         CharacterTokenizerFiles.write(out.resolve("tokenizer"));
+        if (family != PipelineFamily.SD) {
+            CharacterTokenizerFiles.write(out.resolve("tokenizer_2"));
+        }
         Files.createDirectories(out.resolve("scheduler"));
-        Files.writeString(out.resolve("scheduler/scheduler_config.json"), """
-                {
-                  "_class_name": "EulerDiscreteScheduler",
-                  "num_train_timesteps": 1000,
-                  "beta_start": 0.00085,
-                  "beta_end": 0.012,
-                  "beta_schedule": "scaled_linear",
-                  "prediction_type": "epsilon",
-                  "timestep_spacing": "leading",
-                  "steps_offset": 1
-                }
-                """, StandardCharsets.UTF_8);
-        writeSpec(Exporter.builtInConfig(arch, Component.VAE_DECODER), arch, out, deepCacheBranch, log);
+        Files.writeString(out.resolve("scheduler/scheduler_config.json"),
+                family == PipelineFamily.SD3 ? FLOW_MATCH_SCHEDULER : EULER_SCHEDULER, StandardCharsets.UTF_8);
+        writeSpec(family, Exporter.builtInConfig(arch, Component.VAE_DECODER), arch, family == PipelineFamily.SDXL, out,
+                deepCacheBranch, log);
+    }
+
+    /** The scheduler configs of the SD 1.5/SDXL and SD3 checkpoints. */
+    private static final String EULER_SCHEDULER = """
+            {
+              "_class_name": "EulerDiscreteScheduler",
+              "num_train_timesteps": 1000,
+              "beta_start": 0.00085,
+              "beta_end": 0.012,
+              "beta_schedule": "scaled_linear",
+              "prediction_type": "epsilon",
+              "timestep_spacing": "leading",
+              "steps_offset": 1
+            }
+            """;
+    private static final String FLOW_MATCH_SCHEDULER = """
+            {
+              "_class_name": "FlowMatchEulerDiscreteScheduler",
+              "num_train_timesteps": 1000,
+              "shift": 3.0
+            }
+            """;
+
+    /** SDXL's first text encoder is a plain CLIPTextModel, but the pipeline reads its penultimate state too. */
+    private static ExportOptions optionsFor(PipelineFamily family, Component c, ExportOptions options) {
+        return family != PipelineFamily.SD && c == Component.TEXT_ENCODER ? options.withPenultimateHiddenState(true) : options;
+    }
+
+    private static void checkDeepCache(PipelineFamily family, Integer deepCacheBranch) {
+        if (deepCacheBranch != null && !family.hasUnet()) {
+            throw new IllegalArgumentException("--deepcache-branch needs a UNet; " + family.id() + " pipelines have a transformer");
+        }
     }
 
     private static void save(Exporter.Result r, Path out, Component c, PrintWriter log) throws IOException {
@@ -84,9 +177,10 @@ final class PipelineFolder {
         return c.cliName().replace('-', '_') + ".onnx";
     }
 
-    private static void writeSpec(DiffusersConfig vae, String arch, Path out, Integer deepCacheBranch, PrintWriter log)
-            throws IOException {
+    private static void writeSpec(PipelineFamily family, DiffusersConfig vae, String arch, boolean forceZeros, Path out,
+            Integer deepCacheBranch, PrintWriter log) throws IOException {
         PipelineSpec spec = new PipelineSpec();
+        spec.family = family.id();
         if (deepCacheBranch != null) {
             DeepCacheSplitter.Split split = DeepCacheSplitter.split(OnnxModel.load(out.resolve(fileName(Component.UNET))),
                     deepCacheBranch);
@@ -100,12 +194,24 @@ final class PipelineFolder {
         }
         spec.arch = arch;
         spec.textEncoder = fileName(Component.TEXT_ENCODER);
-        spec.unet = fileName(Component.UNET);
+        if (family != PipelineFamily.SD) {
+            spec.textEncoder2 = fileName(Component.TEXT_ENCODER_2);
+            spec.tokenizer2 = "tokenizer_2";
+        }
+        if (family == PipelineFamily.SD3) {
+            spec.unet = null;
+            spec.transformer = fileName(Component.TRANSFORMER);
+        } else {
+            spec.unet = fileName(Component.UNET);
+        }
         spec.vaeDecoder = fileName(Component.VAE_DECODER);
+        spec.vaeEncoder = fileName(Component.VAE_ENCODER);
+        spec.forceZerosForEmptyPrompt = forceZeros;
         spec.latentChannels = vae.getInt("latent_channels", 4);
         int upBlocks = vae.requireStringList("up_block_types").size();
         spec.vaeScaleFactor = 1 << (upBlocks - 1);
         spec.vaeScalingFactor = vae.getDouble("scaling_factor", 0.18215);
+        spec.vaeShiftFactor = vae.getDouble("shift_factor", 0.0);
         int sample = vae.getInt("sample_size", 512);
         spec.defaultHeight = sample;
         spec.defaultWidth = sample;

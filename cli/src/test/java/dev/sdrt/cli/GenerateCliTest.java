@@ -7,7 +7,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import dev.sdrt.runtime.pipeline.GeneratedImage;
 import dev.sdrt.runtime.pipeline.GenerationRequest;
 import dev.sdrt.runtime.pipeline.StepListener;
-import dev.sdrt.runtime.pipeline.TextToImagePipeline;
+import dev.sdrt.runtime.pipeline.Pipeline;
 import java.awt.image.BufferedImage;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -55,7 +55,7 @@ class GenerateCliTest {
 
     @Test
     void everySchedulerRunsAndGivesFiniteLatents() throws Exception {
-        try (TextToImagePipeline p = TextToImagePipeline.open(pipeline, 0)) {
+        try (Pipeline p = Pipeline.open(pipeline, 0)) {
             for (String scheduler : new String[] {"ddim", "euler", "euler-a", "dpm++2m", "dpm++2m-karras"}) {
                 GeneratedImage img = p.generate(GenerationRequest.of("a cat").withSteps(4).withScheduler(scheduler).withSize(48, 32),
                         (d, t) -> { });
@@ -69,7 +69,7 @@ class GenerateCliTest {
 
     @Test
     void futuresReportProgressAndCanBeCancelled() throws Exception {
-        try (TextToImagePipeline p = TextToImagePipeline.open(pipeline, 0)) {
+        try (Pipeline p = Pipeline.open(pipeline, 0)) {
             AtomicInteger steps = new AtomicInteger();
             GeneratedImage done = p.submit(GenerationRequest.of("x").withSteps(5), (d, t) -> steps.set(d)).get();
             assertThat(steps.get()).isEqualTo(5);
@@ -89,11 +89,11 @@ class GenerateCliTest {
         GenerationRequest b = GenerationRequest.of("a tree").withSteps(3).withSeed(2).withScheduler("euler-a").withBatchSize(2);
         GeneratedImage aloneA;
         GeneratedImage aloneB;
-        try (TextToImagePipeline p = TextToImagePipeline.open(pipeline, 0)) {
+        try (Pipeline p = Pipeline.open(pipeline, 0)) {
             aloneA = p.generate(a, StepListener.NONE);
             aloneB = p.generate(b, StepListener.NONE);
         }
-        try (TextToImagePipeline p = TextToImagePipeline.open(pipeline, 0)) {
+        try (Pipeline p = Pipeline.open(pipeline, 0)) {
             // Hold the worker with a first request so the next two queue up together behind it.
             CompletableFuture<GeneratedImage> blocker = p.submit(GenerationRequest.of("x").withSteps(20), StepListener.NONE);
             CompletableFuture<GeneratedImage> fa = p.submit(a, StepListener.NONE);
@@ -112,7 +112,7 @@ class GenerateCliTest {
 
     @Test
     void deadlinesFailRequestsThatCannotFinishInTime() throws Exception {
-        try (TextToImagePipeline p = TextToImagePipeline.open(pipeline, 0)) {
+        try (Pipeline p = Pipeline.open(pipeline, 0)) {
             CompletableFuture<GeneratedImage> late = p.submit(GenerationRequest.of("x").withSteps(500), StepListener.NONE,
                     java.time.Instant.now().plusMillis(300));
             assertThatThrownBy(late::get).hasCauseInstanceOf(java.util.concurrent.TimeoutException.class)
@@ -132,10 +132,10 @@ class GenerateCliTest {
         assertThat(export.out()).contains("deepcache");
         GenerationRequest request = GenerationRequest.of("a fox").withSteps(6).withSeed(9);
         float[] plain;
-        try (TextToImagePipeline p = TextToImagePipeline.open(pipeline, 0)) {
+        try (Pipeline p = Pipeline.open(pipeline, 0)) {
             plain = p.generate(request, StepListener.NONE).latents().toFloatArray();
         }
-        try (TextToImagePipeline p = TextToImagePipeline.open(cached, 0)) {
+        try (Pipeline p = Pipeline.open(cached, 0)) {
             float[] everyStep = p.generate(request.withDeepCache(1, false), StepListener.NONE).latents().toFloatArray();
             assertThat(everyStep).containsExactly(plain);
             GeneratedImage third = p.generate(request.withDeepCache(3, false), StepListener.NONE);
@@ -191,12 +191,5 @@ class GenerateCliTest {
         assertThat(noModel.code()).isNotZero();
         assertThat(noModel.err()).contains("sdrt-pipeline.json");
         assertThat(tmp.resolve("bad.png")).doesNotExist();
-    }
-
-    @Test
-    void sdxlPipelinesAreNotPretendedTo() {
-        CliTest.Result r = sdrt("export-pipeline", "--arch", "sdxl", "--random-weights", "--out", tmp.resolve("xl").toString());
-        assertThat(r.code()).isEqualTo(2);
-        assertThat(r.err()).contains("not runnable");
     }
 }

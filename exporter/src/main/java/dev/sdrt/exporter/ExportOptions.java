@@ -13,19 +13,26 @@ import dev.sdrt.graphs.ir.DataType;
  *                       or VAE decoder, image pixels for a VAE encoder)
  * @param width          static width, likewise
  * @param sequenceLength static text length (77 for CLIP)
+ * @param penultimateHiddenState give a plain CLIPTextModel the {@code hidden_states_penultimate} output too (SDXL's
+ *                       first text encoder); CLIPTextModelWithProjection always has it
  */
-public record ExportOptions(DataType precision, boolean staticShapes, long batch, long height, long width, long sequenceLength) {
+public record ExportOptions(DataType precision, boolean staticShapes, long batch, long height, long width, long sequenceLength,
+        boolean penultimateHiddenState) {
 
     public static ExportOptions defaults() {
-        return new ExportOptions(DataType.FLOAT, false, 1, 64, 64, 77);
+        return new ExportOptions(DataType.FLOAT, false, 1, 64, 64, 77, false);
     }
 
     public ExportOptions withPrecision(DataType type) {
-        return new ExportOptions(type, staticShapes, batch, height, width, sequenceLength);
+        return new ExportOptions(type, staticShapes, batch, height, width, sequenceLength, penultimateHiddenState);
     }
 
     public ExportOptions withStaticShapes(long batch, long height, long width, long sequenceLength) {
-        return new ExportOptions(precision, true, batch, height, width, sequenceLength);
+        return new ExportOptions(precision, true, batch, height, width, sequenceLength, penultimateHiddenState);
+    }
+
+    public ExportOptions withPenultimateHiddenState(boolean penultimate) {
+        return new ExportOptions(precision, staticShapes, batch, height, width, sequenceLength, penultimate);
     }
 
     /** The batch axis: a number when static, else the symbol "batch". */

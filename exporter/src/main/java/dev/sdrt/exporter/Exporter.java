@@ -24,7 +24,8 @@ import java.util.Map;
  */
 public final class Exporter {
     /** Architectures with built-in configs (resources under dev/sdrt/exporter/arch/). */
-    public static final List<String> ARCHITECTURES = List.of("tiny", "sd15", "sd21", "sdxl", "sd3-medium");
+    public static final List<String> ARCHITECTURES = List.of("tiny", "tiny-sdxl", "tiny-sd3", "sd15", "sd21", "sdxl",
+            "sd3-medium");
 
     private Exporter() {
     }

@@ -8,7 +8,7 @@ import dev.sdrt.runtime.pipeline.GeneratedImage;
 import dev.sdrt.runtime.pipeline.GenerationRequest;
 import dev.sdrt.runtime.pipeline.PipelineSpec;
 import dev.sdrt.runtime.pipeline.StepListener;
-import dev.sdrt.runtime.pipeline.TextToImagePipeline;
+import dev.sdrt.runtime.pipeline.Pipeline;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.time.Instant;
@@ -116,7 +116,7 @@ public final class BenchRunner {
         List<Cell> cells = new ArrayList<>();
         System.gc();
         long rssBefore = ProcessMemory.rssBytes();
-        try (TextToImagePipeline pipeline = TextToImagePipeline.open(prepared.folder(), settings.threads())) {
+        try (Pipeline pipeline = Pipeline.open(prepared.folder(), settings.threads())) {
             for (Size size : settings.sizes()) {
                 for (int batch : settings.batches()) {
                     cells.add(runCell(v, pipeline, size, batch, rssBefore));
@@ -134,7 +134,7 @@ public final class BenchRunner {
         return new VariantResult(v, "ok", null, prepared.cache(), prepared.folder(), prepared.millis(), prepared.passes(), cells);
     }
 
-    private Cell runCell(Variant v, TextToImagePipeline pipeline, Size size, int batch, long rssBefore) {
+    private Cell runCell(Variant v, Pipeline pipeline, Size size, int batch, long rssBefore) {
         String where = String.format("    %s %s batch %d", v.name(), size, batch);
         boolean isBaseline = v.name().equals(settings.baseline());
         GenerationRequest request = GenerationRequest.of(settings.prompt()).withSteps(settings.steps())

@@ -27,9 +27,10 @@ import java.util.Set;
  *       eos_token_id});
  *   <li>{@code text_embeds} [batch, projection_dim]: {@code text_projection} of the pooled output (only for
  *       {@code CLIPTextModelWithProjection});
- *   <li>{@code hidden_states_penultimate} [batch, sequence, hidden] (optional): transformers'
- *       {@code hidden_states[-2]}, the input of the last encoder layer, without {@code final_layer_norm}. SDXL
- *       conditions its UNet on this tensor from both of its text encoders.
+ *   <li>{@code hidden_states_penultimate} [batch, sequence, hidden] (for {@code CLIPTextModelWithProjection}, or
+ *       when {@link ExportOptions#penultimateHiddenState()} is set): transformers' {@code hidden_states[-2]}, the
+ *       input of the last encoder layer, without {@code final_layer_norm}. SDXL and SD3 condition their denoiser
+ *       on this tensor from both of their CLIP text encoders.
  * </ul>
  *
  * <p>Parameter names are the checkpoint's: {@code text_model.embeddings.token_embedding.weight}, ... and
@@ -62,20 +63,13 @@ public final class ClipTextExporter {
     }
 
     /**
-     * Exports the text encoder described by {@code config}; the {@code hidden_states_penultimate} output is
-     * included for {@code CLIPTextModelWithProjection} (SDXL's second text encoder) and left out otherwise.
+     * Exports the text encoder described by {@code config}, with the {@code hidden_states_penultimate} output for
+     * {@code CLIPTextModelWithProjection} (SDXL's second text encoder, both of SD3's) or when {@link
+     * ExportOptions#penultimateHiddenState()} asks for it (SDXL's first text encoder, a plain CLIPTextModel).
      */
     public static OnnxModel export(DiffusersConfig config, Weights weights, ExportOptions options) {
         ClipConfig clip = ClipConfig.read(config);
-        return new ClipTextExporter(clip, weights, options).build(clip.withProjection);
-    }
-
-    /**
-     * Exports the text encoder, with the {@code hidden_states_penultimate} output exactly when {@code
-     * penultimateOutput} (SDXL's first text encoder, a plain CLIPTextModel, needs it too).
-     */
-    public static OnnxModel export(DiffusersConfig config, Weights weights, ExportOptions options, boolean penultimateOutput) {
-        return new ClipTextExporter(ClipConfig.read(config), weights, options).build(penultimateOutput);
+        return new ClipTextExporter(clip, weights, options).build(clip.withProjection || options.penultimateHiddenState());
     }
 
     private OnnxModel build(boolean penultimateOutput) {

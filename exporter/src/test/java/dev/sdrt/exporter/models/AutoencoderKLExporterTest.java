@@ -122,6 +122,24 @@ class AutoencoderKLExporterTest {
         assertThat(encoder.parameterCount()).isEqualTo(SD_ENCODER_PARAMETERS);
     }
 
+    /**
+     * SD3's VAE is the SD one with 16 latent channels and neither quant_conv nor post_quant_conv: the decoder's
+     * conv_in reads 16 channels instead of 4 (+55,296), the encoder's conv_out writes 32 moments instead of 8
+     * (+110,616), and the 1x1 convs (20 and 72 parameters) are gone.
+     */
+    @Test
+    void sd3MediumParameterCounts() {
+        DiffusersConfig config = ExportTesting.arch("sd3-medium", "vae");
+        Weights decoder = new RandomWeights(0);
+        AutoencoderKLExporter.exportDecoder(config, decoder, ExportOptions.defaults());
+        Weights encoder = new RandomWeights(0);
+        AutoencoderKLExporter.exportEncoder(config, encoder, ExportOptions.defaults());
+        assertThat(decoder.used()).containsKey("decoder.conv_in.weight").doesNotContainKey("post_quant_conv.weight");
+        assertThat(encoder.used()).containsKey("encoder.conv_out.weight").doesNotContainKey("quant_conv.weight");
+        assertThat(decoder.parameterCount()).isEqualTo(SD_DECODER_PARAMETERS + 55_296 - 20);
+        assertThat(encoder.parameterCount()).isEqualTo(SD_ENCODER_PARAMETERS + 110_616 - 72);
+    }
+
     @Test
     void unknownUpBlockTypeNamesKeyAndValue() throws Exception {
         DiffusersConfig config = ExportTesting.withSetting(FixtureCase.named(FIXTURE).folder(), dir, "up_block_types",

@@ -93,7 +93,8 @@ class ClipTextExporterTest {
         DiffusersConfig config = DiffusersConfig.load(FIXTURE.folder());
         DiffusersConfig shorter = edited(FIXTURE.folder(), dir.resolve("four_layers"), j -> j.addProperty("num_hidden_layers", 4));
         try (TensorSource source = SafetensorsFinder.open(FIXTURE.folder())) {
-            OnnxModel model = ClipTextExporter.export(config, new CheckpointWeights(source, "ckpt"), ExportOptions.defaults(), true);
+            OnnxModel model = ClipTextExporter.export(config, new CheckpointWeights(source, "ckpt"),
+                    ExportOptions.defaults().withPenultimateHiddenState(true));
             Tensor penultimate = saveAndRun(model, dir, "full", FIXTURE.inputs()).get("hidden_states_penultimate");
             OnnxModel cut = ClipTextExporter.export(shorter, new CheckpointWeights(source, "ckpt"), ExportOptions.defaults());
             Tensor expected = saveAndRun(cut, dir, "cut", FIXTURE.inputs()).get("last_hidden_state");
@@ -168,6 +169,9 @@ class ClipTextExporterTest {
         assertThat(parameters("sdxl/text_encoder.json")).isEqualTo(123_060_480L);
         assertThat(parameters("sd21/text_encoder.json")).isEqualTo(340_387_840L);
         assertThat(parameters("sdxl/text_encoder_2.json")).isEqualTo(694_659_840L);
+        // SD3's CLIP-L carries a text_projection (768 x 768) that SD 1.x's and SDXL's first encoder lack
+        assertThat(parameters("sd3-medium/text_encoder.json")).isEqualTo(123_060_480L + 768 * 768);
+        assertThat(parameters("sd3-medium/text_encoder_2.json")).isEqualTo(694_659_840L);
     }
 
     private static long parameters(String builtinConfig) throws Exception {

@@ -13,10 +13,13 @@ import java.util.Map;
 public record GeneratedImage(int width, int height, byte[][] rgb, Tensor latents, Map<String, String> parameters,
         Timings timings) {
 
-    /** Wall-clock milliseconds per stage. */
-    public record Timings(double textEncoderMs, double denoiseMs, double vaeDecoderMs, int steps) {
+    /**
+     * Wall-clock milliseconds per stage; {@code vaeEncoderMs} is 0 for text to image, and
+     * {@code steps} counts the steps that ran (fewer than requested for image to image).
+     */
+    public record Timings(double textEncoderMs, double vaeEncoderMs, double denoiseMs, double vaeDecoderMs, int steps) {
         public double totalMs() {
-            return textEncoderMs + denoiseMs + vaeDecoderMs;
+            return textEncoderMs + vaeEncoderMs + denoiseMs + vaeDecoderMs;
         }
     }
 

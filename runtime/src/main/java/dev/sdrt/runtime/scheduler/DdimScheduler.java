@@ -58,6 +58,6 @@ public final class DdimScheduler implements Scheduler {
 
             plan.add(PlanStep.deterministic(t, sigma / alpha, sigmaPrevious / alphaPrevious, 1.0, update, denoised));
         }
-        return new SchedulePlan(plan, 1.0);
+        return new SchedulePlan(plan, 1.0, SampleSpace.VARIANCE_PRESERVING);
     }
 }

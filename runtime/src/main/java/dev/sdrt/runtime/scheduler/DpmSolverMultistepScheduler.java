@@ -12,9 +12,9 @@ import java.util.List;
  *   second order: x_t = (σ_t/σ_s)·x − α_t·(e^(−h) − 1)·((1 + 1/(2r))·x0_s − 1/(2r)·x0_prev),
  *                 r = (λ_s − λ_prev)/h
  * </pre>
- * The first step has no previous estimate and is first order. The last step is first order too: it
- * lands on σ = 0, where h is infinite (this also covers lower_order_final, which diffusers applies
- * below 15 steps). Timesteps are integers; σ is interpolated at them, or Karras σs from the largest
+ * The first step has no previous estimate and is first order (so is the first step of a
+ * {@link SchedulePlan#startingAt} plan). The last step is first order too: it lands on σ = 0, where
+ * h is infinite (this also covers lower_order_final, which diffusers applies below 15 steps). Timesteps are integers; σ is interpolated at them, or Karras σs from the largest
  * to the smallest training σ with timesteps rounded from them.
  */
 public final class DpmSolverMultistepScheduler implements Scheduler {
@@ -80,7 +80,7 @@ public final class DpmSolverMultistepScheduler implements Scheduler {
                     sampleCoefficient, outputCoefficient, phi * previousWeight, 0,
                     denoised.sampleCoefficient(), denoised.outputCoefficient()));
         }
-        return new SchedulePlan(plan, 1.0);
+        return new SchedulePlan(plan, 1.0, SampleSpace.VARIANCE_PRESERVING);
     }
 
     private static double lambda(double alpha, double sigma) {

@@ -40,6 +40,6 @@ public final class EulerAncestralScheduler implements Scheduler {
                     EulerScheduler.inputScale(sigma), update.sampleCoefficient(), update.outputCoefficient(),
                     0, sigmaUp, denoised.sampleCoefficient(), denoised.outputCoefficient()));
         }
-        return new SchedulePlan(plan, trajectory.initNoiseSigma());
+        return new SchedulePlan(plan, trajectory.initNoiseSigma(), SampleSpace.VARIANCE_EXPLODING);
     }
 }

@@ -36,7 +36,7 @@ public final class EulerScheduler implements Scheduler {
             plan.add(PlanStep.deterministic(trajectory.timesteps()[i], sigma, sigmaNext, inputScale(sigma),
                     eulerUpdate(sigma, sigmaNext, denoised), denoised));
         }
-        return new SchedulePlan(plan, trajectory.initNoiseSigma());
+        return new SchedulePlan(plan, trajectory.initNoiseSigma(), SampleSpace.VARIANCE_EXPLODING);
     }
 
     /** 1/√(σ² + 1): the variance-exploding sample scaled to the variance-preserving one. */

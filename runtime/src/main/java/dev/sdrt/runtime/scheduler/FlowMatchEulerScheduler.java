@@ -48,7 +48,7 @@ public final class FlowMatchEulerScheduler implements Scheduler {
             plan.add(PlanStep.deterministic(sigma * trainSteps, sigma, sigmaNext, 1.0,
                     new LinearForm(1, sigmaNext - sigma), new LinearForm(1, -sigma)));
         }
-        return new SchedulePlan(plan, 1.0);
+        return new SchedulePlan(plan, 1.0, SampleSpace.RECTIFIED_FLOW);
     }
 
     private double shift(double sigma) {

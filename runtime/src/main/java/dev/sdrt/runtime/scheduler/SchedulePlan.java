@@ -1,24 +1,81 @@
 package dev.sdrt.runtime.scheduler;
 
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Objects;
 import java.util.function.ToDoubleFunction;
 
 /**
- * A scheduler's whole trajectory for a number of inference steps: one {@link PlanStep} per step and
- * the scale of the initial noise (x_0 = initNoiseSigma · z). Immutable. Columns such as
- * {@link #timesteps()} are what a device loop uploads once.
+ * A scheduler's whole trajectory for a number of inference steps: one {@link PlanStep} per step, the
+ * scale of the initial noise for text to image (x_0 = initNoiseSigma · z) and the {@link SampleSpace}
+ * of its samples, from which image to image noises the encoded image ({@link #noiseSample}).
+ * Immutable. Columns such as {@link #timesteps()} are what a device loop uploads once.
  */
 public final class SchedulePlan {
 
     private final List<PlanStep> steps;
     private final double initNoiseSigma;
+    private final SampleSpace space;
 
-    public SchedulePlan(List<PlanStep> steps, double initNoiseSigma) {
+    public SchedulePlan(List<PlanStep> steps, double initNoiseSigma, SampleSpace space) {
         if (steps.isEmpty()) {
             throw new IllegalArgumentException("a plan needs at least one step");
         }
         this.steps = List.copyOf(steps);
         this.initNoiseSigma = initNoiseSigma;
+        this.space = Objects.requireNonNull(space, "space");
+    }
+
+    /**
+     * diffusers' image-to-image rule for how many of {@code steps} steps to skip:
+     * steps − min(⌊steps·strength⌋, steps), so that strength 1 runs the whole schedule and smaller
+     * strengths start later, at a lower noise level. The product is truncated in double, as
+     * Python's {@code int()} does, so the same (steps, strength) skip the same steps.
+     *
+     * @throws IllegalArgumentException when steps &lt; 1, strength is outside (0, 1], or
+     *     ⌊steps·strength⌋ = 0, which would run no step at all
+     */
+    public static int img2imgStart(int steps, double strength) {
+        if (steps < 1) {
+            throw new IllegalArgumentException("steps must be positive: " + steps);
+        }
+        if (!(strength > 0 && strength <= 1)) {
+            throw new IllegalArgumentException("strength must be in (0, 1]: " + strength);
+        }
+        int run = Math.min((int) Math.floor(steps * strength), steps);
+        if (run == 0) {
+            throw new IllegalArgumentException("strength " + strength + " with " + steps
+                    + " steps runs no denoising step; raise --strength or --steps");
+        }
+        return steps - run;
+    }
+
+    /**
+     * The plan without its first {@code first} steps, for image to image (diffusers'
+     * {@code timesteps[t_start:]}); the starting sample comes from {@link #noiseSample}, and
+     * {@link #initNoiseSigma()} is kept as it was. Every step is unchanged except a new first step
+     * that reads the previous step's denoised estimate (DPM-Solver++(2M)): there is none, so, as
+     * diffusers resets the solver order, it becomes first order. With x0_prev replaced by the
+     * step's own estimate p·x + q·out the second-order update is exactly the first-order one
+     * (the weights (1 + 1/(2r)) and −1/(2r) sum to 1), so the previous-estimate term folds in:
+     * <pre>  a' = a + c·p,   b' = b + c·q,   c' = 0</pre>
+     *
+     * @throws IllegalArgumentException unless 0 ≤ first &lt; size()
+     */
+    public SchedulePlan startingAt(int first) {
+        if (first < 0 || first >= steps.size()) {
+            throw new IllegalArgumentException("first step must be in 0.." + (steps.size() - 1) + ": " + first);
+        }
+        List<PlanStep> remaining = new ArrayList<>(steps.subList(first, steps.size()));
+        PlanStep s = remaining.get(0);
+        double c = s.previousDenoisedCoefficient();
+        if (c != 0) {
+            remaining.set(0, new PlanStep(s.timestep(), s.sigma(), s.sigmaNext(), s.sigmaUp(), s.sigmaDown(),
+                    s.inputScale(), s.sampleCoefficient() + c * s.denoisedSampleCoefficient(),
+                    s.outputCoefficient() + c * s.denoisedOutputCoefficient(), 0, s.noiseCoefficient(),
+                    s.denoisedSampleCoefficient(), s.denoisedOutputCoefficient()));
+        }
+        return new SchedulePlan(remaining, initNoiseSigma, space);
     }
 
     public int size() {
@@ -35,6 +92,39 @@ public final class SchedulePlan {
 
     public double initNoiseSigma() {
         return initNoiseSigma;
+    }
+
+    public SampleSpace space() {
+        return space;
+    }
+
+    /**
+     * The image-to-image starting sample, in place: {@code x0InOut} holds the clean latent and
+     * becomes x = s·x0 + n·z with (s, n) = {@code space().noising(step(0).sigma())}, z being
+     * {@code noise} (standard normal). That is diffusers' {@code add_noise(x0, z, timesteps[t_start])}
+     * (√ᾱ_t·x0 + √(1−ᾱ_t)·z for DDIM and DPM-Solver++, x0 + σ·z for the Euler samplers) and
+     * {@code scale_noise} for flow matching. Arithmetic is in double.
+     */
+    public void noiseSample(float[] x0InOut, float[] noise) {
+        NoisingForm form = startNoising(x0InOut.length, noise.length);
+        for (int k = 0; k < x0InOut.length; k++) {
+            x0InOut[k] = (float) form.apply(x0InOut[k], noise[k]);
+        }
+    }
+
+    /** {@link #noiseSample(float[], float[])} for double buffers. */
+    public void noiseSample(double[] x0InOut, double[] noise) {
+        NoisingForm form = startNoising(x0InOut.length, noise.length);
+        for (int k = 0; k < x0InOut.length; k++) {
+            x0InOut[k] = form.apply(x0InOut[k], noise[k]);
+        }
+    }
+
+    private NoisingForm startNoising(int sample, int noise) {
+        if (noise != sample) {
+            throw new IllegalArgumentException("noise has " + noise + " values, sample " + sample);
+        }
+        return space.noising(steps.get(0).sigma());
     }
 
     /** One value per step, e.g. {@code column(PlanStep::outputCoefficient)}. */

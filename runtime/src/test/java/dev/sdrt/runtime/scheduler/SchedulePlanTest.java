@@ -34,7 +34,7 @@ class SchedulePlanTest {
     @Test
     void stepIsTheAffineFormOfItsCoefficients() {
         PlanStep step = new PlanStep(500, 2, 1, 0.5, 0.8, 0.25, 1.5, -0.5, 0.25, 0.125, 3, -2);
-        SchedulePlan plan = new SchedulePlan(List.of(step), 1);
+        SchedulePlan plan = new SchedulePlan(List.of(step), 1, SampleSpace.VARIANCE_PRESERVING);
         float[] x = {2f};
         float[] previous = {4f};
         plan.applyStep(0, x, new float[] {1f}, previous, new float[] {8f});
@@ -50,7 +50,7 @@ class SchedulePlanTest {
         assertThat(plan.column(PlanStep::sigmaNext)[7]).isEqualTo(0.0);
         assertThat(plan.column(PlanStep::sigma)).containsExactly(Arrays.copyOf(plan.sigmas(), 8));
         assertThatThrownBy(() -> plan.steps().add(plan.step(0))).isInstanceOf(UnsupportedOperationException.class);
-        assertThatThrownBy(() -> new SchedulePlan(List.of(), 1)).isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> new SchedulePlan(List.of(), 1, SampleSpace.VARIANCE_EXPLODING)).isInstanceOf(IllegalArgumentException.class);
     }
 
     @Test

@@ -1,11 +1,11 @@
 package dev.sdrt.runtime.pipeline;
 
+import dev.sdrt.runtime.image.RgbImage;
 import dev.sdrt.runtime.ort.OrtRunner;
 import dev.sdrt.runtime.scheduler.PlanStep;
 import dev.sdrt.runtime.scheduler.SchedulePlan;
 import dev.sdrt.runtime.scheduler.SchedulerConfig;
 import dev.sdrt.runtime.scheduler.Schedulers;
-import dev.sdrt.runtime.tensor.DType;
 import dev.sdrt.runtime.tensor.Tensor;
 import dev.sdrt.runtime.tensor.TensorSpec;
 import dev.sdrt.runtime.text.ClipTokenizer;
@@ -24,8 +24,10 @@ import java.util.concurrent.LinkedBlockingDeque;
 import java.util.concurrent.TimeoutException;
 
 /**
- * Text to image for SD 1.x/2.x on ONNX Runtime (CPU): tokenizer → text encoder → denoising loop
- * (UNet + scheduler, classifier-free guidance as one UNet call over [uncond; cond]) → VAE decoder.
+ * Text to image and image to image on ONNX Runtime (CPU) for SD 1.x/2.x, SDXL and SD3: tokenizers →
+ * text encoder(s) → denoising loop (UNet or transformer + scheduler; classifier-free guidance as one
+ * denoiser call over [uncond; cond]) → VAE decoder. Which encoders feed the denoiser, and how, is the
+ * {@link PipelineFamily}'s {@link TextConditioner}; everything else is shared.
  *
  * <p>Everything that varies per step comes from a {@link SchedulePlan} computed on the host before
  * the loop. The pipeline is safe to share across threads: {@link #submit} queues requests for one
@@ -33,21 +35,22 @@ import java.util.concurrent.TimeoutException;
  * the denoiser's batch dimension. Each request keeps its own seed, so its images are the same
  * whether it ran alone or in a batch.
  */
-public final class TextToImagePipeline implements AutoCloseable {
+public final class Pipeline implements AutoCloseable {
     /** Most images one batched denoiser call serves (before the factor 2 of guidance). */
     public static final int DEFAULT_MAX_BATCH_IMAGES = 4;
 
     private final Path folder;
     private final PipelineSpec spec;
-    private final ClipTokenizer tokenizer;
+    private final PipelineFamily family;
     private final SchedulerConfig schedulerConfig;
-    private final OrtRunner textEncoder;
-    private final OrtRunner unet;
+    private final TextConditioner conditioner;
+    private final OrtRunner denoiser;
     private final OrtRunner vaeDecoder;
+    /** Null when the folder has no VAE encoder (text to image only). */
+    private final OrtRunner vaeEncoder;
     /** DeepCache's full and shallow UNets, or null when the folder has none. */
     private final OrtRunner deepCacheFull;
     private final OrtRunner deepCacheShallow;
-    private final PromptCache promptCache = new PromptCache(64);
     private final int maxBatchImages;
     private final LinkedBlockingDeque<Job> queue = new LinkedBlockingDeque<>();
     private final Thread worker;
@@ -60,17 +63,23 @@ public final class TextToImagePipeline implements AutoCloseable {
         }
     }
 
-    private TextToImagePipeline(Path folder, PipelineSpec spec, ClipTokenizer tokenizer, SchedulerConfig schedulerConfig,
-            List<OrtRunner> runners, int maxBatchImages) {
+    /** The opened ONNX sessions, by role; optional ones may be null. */
+    private record Runners(OrtRunner textEncoder, OrtRunner textEncoder2, OrtRunner denoiser, OrtRunner vaeDecoder,
+            OrtRunner vaeEncoder, OrtRunner deepCacheFull, OrtRunner deepCacheShallow) {
+    }
+
+    private Pipeline(Path folder, PipelineSpec spec, SchedulerConfig schedulerConfig, TextConditioner conditioner,
+            Runners runners, int maxBatchImages) {
         this.folder = folder;
         this.spec = spec;
-        this.tokenizer = tokenizer;
+        this.family = spec.family();
         this.schedulerConfig = schedulerConfig;
-        this.textEncoder = runners.get(0);
-        this.unet = runners.get(1);
-        this.vaeDecoder = runners.get(2);
-        this.deepCacheFull = runners.size() > 3 ? runners.get(3) : null;
-        this.deepCacheShallow = runners.size() > 4 ? runners.get(4) : null;
+        this.conditioner = conditioner;
+        this.denoiser = runners.denoiser();
+        this.vaeDecoder = runners.vaeDecoder();
+        this.vaeEncoder = runners.vaeEncoder();
+        this.deepCacheFull = runners.deepCacheFull();
+        this.deepCacheShallow = runners.deepCacheShallow();
         this.maxBatchImages = maxBatchImages;
         this.worker = new Thread(this::serve, "sdrt-pipeline");
         worker.setDaemon(true);
@@ -78,38 +87,65 @@ public final class TextToImagePipeline implements AutoCloseable {
     }
 
     /** Opens a pipeline folder written by {@code sdrt export-pipeline}; threads 0 means all cores. */
-    public static TextToImagePipeline open(Path folder, int threads) throws IOException {
+    public static Pipeline open(Path folder, int threads) throws IOException {
         return open(folder, threads, DEFAULT_MAX_BATCH_IMAGES);
     }
 
-    public static TextToImagePipeline open(Path folder, int threads, int maxBatchImages) throws IOException {
+    public static Pipeline open(Path folder, int threads, int maxBatchImages) throws IOException {
         if (maxBatchImages < 1) {
             throw new IllegalArgumentException("maxBatchImages must be at least 1");
         }
         PipelineSpec spec = PipelineSpec.read(folder);
+        PipelineFamily family = spec.family();
         ClipTokenizer tokenizer = ClipTokenizer.load(folder.resolve(spec.tokenizer));
+        ClipTokenizer tokenizer2 = family == PipelineFamily.SD ? null : ClipTokenizer.load(folder.resolve(spec.tokenizer2));
         Path schedulerFile = folder.resolve(spec.schedulerConfig);
         SchedulerConfig schedulerConfig = Files.exists(schedulerFile) ? SchedulerConfig.fromJson(schedulerFile)
-                : SchedulerConfig.stableDiffusion();
-        List<OrtRunner> opened = new ArrayList<>();
-        List<String> files = new ArrayList<>(List.of(spec.textEncoder, spec.unet, spec.vaeDecoder));
-        if (spec.deepCacheFull != null && spec.deepCacheShallow != null) {
-            files.add(spec.deepCacheFull);
-            files.add(spec.deepCacheShallow);
-        }
+                : family == PipelineFamily.SD3 ? SchedulerConfig.stableDiffusion3() : SchedulerConfig.stableDiffusion();
+        boolean deepCache = spec.deepCacheFull != null && spec.deepCacheShallow != null;
+        String[] files = {spec.textEncoder, family == PipelineFamily.SD ? null : spec.textEncoder2, spec.denoiser(),
+            spec.vaeDecoder, spec.vaeEncoder, deepCache ? spec.deepCacheFull : null, deepCache ? spec.deepCacheShallow : null};
+        OrtRunner[] opened = new OrtRunner[files.length];
         try {
-            for (String file : files) {
-                OrtRunner.Builder b = OrtRunner.builder(folder.resolve(file));
-                if (threads > 0) {
-                    b.intraOpThreads(threads);
+            for (int i = 0; i < files.length; i++) {
+                if (files[i] != null) {
+                    OrtRunner.Builder b = OrtRunner.builder(folder.resolve(files[i]));
+                    if (threads > 0) {
+                        b.intraOpThreads(threads);
+                    }
+                    opened[i] = b.build();
                 }
-                opened.add(b.build());
             }
-            return new TextToImagePipeline(folder, spec, tokenizer, schedulerConfig, opened, maxBatchImages);
+            Runners runners = new Runners(opened[0], opened[1], opened[2], opened[3], opened[4], opened[5], opened[6]);
+            TextConditioner conditioner = conditioner(spec, runners, tokenizer, tokenizer2);
+            return new Pipeline(folder, spec, schedulerConfig, conditioner, runners, maxBatchImages);
         } catch (RuntimeException e) {
-            opened.forEach(OrtRunner::close);
+            for (OrtRunner r : opened) {
+                if (r != null) {
+                    r.close();
+                }
+            }
             throw e;
         }
+    }
+
+    private static TextConditioner conditioner(PipelineSpec spec, Runners r, ClipTokenizer tokenizer, ClipTokenizer tokenizer2) {
+        ClipTextEncoder first = new ClipTextEncoder(tokenizer, r.textEncoder(), spec.maxTextLength);
+        return switch (spec.family()) {
+            case SD -> TextConditioner.sd(first);
+            case SDXL -> TextConditioner.sdxl(first, new ClipTextEncoder(tokenizer2, r.textEncoder2(), spec.maxTextLength),
+                    spec.forceZerosForEmptyPrompt);
+            case SD3 -> {
+                TensorSpec context = r.denoiser().inputs().get("encoder_hidden_states");
+                long[] shape = context == null ? null : context.shape();
+                if (shape == null || shape.length != 3 || shape[2] <= 0) {
+                    throw new IllegalStateException(r.denoiser().model() + ": expected an input encoder_hidden_states"
+                            + " [batch, tokens, joint_attention_dim] with a fixed last dimension");
+                }
+                yield TextConditioner.sd3(first, new ClipTextEncoder(tokenizer2, r.textEncoder2(), spec.maxTextLength),
+                        shape[2], spec.t5SequenceLength);
+            }
+        };
     }
 
     public PipelineSpec spec() {
@@ -130,7 +166,7 @@ public final class TextToImagePipeline implements AutoCloseable {
             throw new IllegalStateException("pipeline is closed");
         }
         GenerationRequest resolved = resolve(request);
-        checkDeepCache(resolved);
+        checkServable(resolved);
         CompletableFuture<GeneratedImage> future = new CompletableFuture<>();
         queue.add(new Job(resolved, listener, deadline, future));
         return future;
@@ -139,7 +175,7 @@ public final class TextToImagePipeline implements AutoCloseable {
     /** Runs one request on the calling thread (not batched with others). */
     public GeneratedImage generate(GenerationRequest request, StepListener listener) {
         GenerationRequest resolved = resolve(request);
-        checkDeepCache(resolved);
+        checkServable(resolved);
         Job job = new Job(resolved, listener, null, new CompletableFuture<>());
         runBatch(List.of(job));
         return job.future().join();
@@ -167,32 +203,47 @@ public final class TextToImagePipeline implements AutoCloseable {
         }
     }
 
-    private void checkDeepCache(GenerationRequest r) {
+    /** Fails early, at submit time, for requests this folder cannot serve. */
+    private void checkServable(GenerationRequest r) {
         if (r.deepCacheInterval() > 1 && deepCacheFull == null) {
-            throw new IllegalArgumentException("this pipeline has no DeepCache graphs; export it with"
-                    + " 'sdrt export-pipeline ... --deepcache-branch 0' to use a cache interval");
+            throw new IllegalArgumentException(family.hasUnet()
+                    ? "this pipeline has no DeepCache graphs; export it with 'sdrt export-pipeline ... --deepcache-branch 0'"
+                            + " to use a cache interval"
+                    : "DeepCache needs a UNet; " + family.id() + " pipelines have a transformer");
+        }
+        if (r.initImage() != null) {
+            if (vaeEncoder == null) {
+                throw new IllegalArgumentException("this pipeline folder has no VAE encoder, which image to image needs;"
+                        + " re-export it with 'sdrt export-pipeline'");
+            }
+            SchedulePlan.img2imgStart(r.steps(), r.strength());
         }
     }
 
     /** Whether the feature cache serves the loop (exact when the interval is 1, so then the plain UNet runs). */
-    private FeatureCacheDenoiser featureCache(GenerationRequest r) {
-        if (r.deepCacheInterval() <= 1) {
+    private FeatureCacheDenoiser featureCache(GenerationRequest r, int steps) {
+        int interval = Math.min(r.deepCacheInterval(), steps);
+        if (interval <= 1) {
             return null;
         }
         FeatureCacheSchedule schedule = r.deepCacheNonUniform()
-                ? FeatureCacheSchedule.nonUniform(r.steps(), r.deepCacheInterval())
-                : FeatureCacheSchedule.uniform(r.steps(), r.deepCacheInterval());
+                ? FeatureCacheSchedule.nonUniform(steps, interval)
+                : FeatureCacheSchedule.uniform(steps, interval);
         return new FeatureCacheDenoiser(deepCacheFull::run, deepCacheShallow::run, schedule);
     }
 
+    /** Fills in the defaults: the family's scheduler, the initial image's or the pipeline's size. */
     private GenerationRequest resolve(GenerationRequest r) {
-        int width = r.width() == 0 ? spec.defaultWidth : r.width();
-        int height = r.height() == 0 ? spec.defaultHeight : r.height();
+        RgbImage init = r.initImage();
+        int width = r.width() != 0 ? r.width() : init != null ? init.width() : spec.defaultWidth;
+        int height = r.height() != 0 ? r.height() : init != null ? init.height() : spec.defaultHeight;
         if (width % spec.vaeScaleFactor != 0 || height % spec.vaeScaleFactor != 0) {
             throw new IllegalArgumentException("width and height must be multiples of " + spec.vaeScaleFactor + ", got "
                     + width + "x" + height);
         }
-        return r.withSize(width, height);
+        String scheduler = r.scheduler() != null ? r.scheduler() : family.defaultScheduler();
+        Schedulers.create(scheduler, schedulerConfig);
+        return r.withSize(width, height).withScheduler(scheduler);
     }
 
     /** Completes every job's future, with its images or with why it failed. */
@@ -232,28 +283,34 @@ public final class TextToImagePipeline implements AutoCloseable {
         int images = jobs.stream().mapToInt(j -> j.request().batchSize()).sum();
         long start = System.nanoTime();
 
-        // Text: [uncond of every image..., cond of every image...] so one UNet call serves both halves.
-        List<Tensor> uncond = new ArrayList<>();
-        List<Tensor> cond = new ArrayList<>();
+        // Text: [uncond of every image..., cond of every image...] so one denoiser call serves both halves.
+        List<Map<String, Tensor>> uncond = new ArrayList<>();
+        List<Map<String, Tensor>> cond = new ArrayList<>();
         for (Job job : jobs) {
             for (int k = 0; k < job.request().batchSize(); k++) {
-                cond.add(encodeText(job.request().prompt()));
+                cond.add(conditioner.condition(job.request().prompt(), false, width, height));
                 if (guided) {
-                    uncond.add(encodeText(job.request().negativePrompt()));
+                    uncond.add(conditioner.condition(job.request().negativePrompt(), true, width, height));
                 }
             }
         }
-        List<Tensor> texts = new ArrayList<>(uncond);
-        texts.addAll(cond);
-        Tensor context = concatBatch(texts);
+        List<Map<String, Tensor>> all = new ArrayList<>(uncond);
+        all.addAll(cond);
+        Map<String, Tensor> textFeeds = new LinkedHashMap<>();
+        for (String name : all.get(0).keySet()) {
+            textFeeds.put(name, typed(denoiser, name, FloatTensors.concat(all.stream().map(m -> m.get(name)).toList(), 0)));
+        }
         double textMs = (System.nanoTime() - start) / 1e6;
 
-        SchedulePlan plan = Schedulers.create(shape.scheduler(), schedulerConfig).plan(shape.steps());
+        SchedulePlan fullPlan = Schedulers.create(shape.scheduler(), schedulerConfig).plan(shape.steps());
+        boolean fromImage = shape.initImage() != null;
+        SchedulePlan plan = fromImage ? fullPlan.startingAt(SchedulePlan.img2imgStart(shape.steps(), shape.strength())) : fullPlan;
         long latentH = height / spec.vaeScaleFactor;
         long latentW = width / spec.vaeScaleFactor;
         int perImage = (int) (spec.latentChannels * latentH * latentW);
         int perBatch = perImage * images;
         // Each request draws its own noise from its own seed, in the order a solo run would.
+        long encodeStart = System.nanoTime();
         List<GaussianNoise> noises = new ArrayList<>();
         float[] latents = new float[perBatch];
         int offset = 0;
@@ -262,16 +319,23 @@ public final class TextToImagePipeline implements AutoCloseable {
             noises.add(noise);
             int n = perImage * job.request().batchSize();
             float[] initial = noise.next(n);
-            for (int i = 0; i < n; i++) {
-                latents[offset + i] = (float) (initial[i] * plan.initNoiseSigma());
+            if (fromImage) {
+                float[] clean = encodeImage(job.request().initImage(), job.request().batchSize(), latentH, latentW);
+                plan.noiseSample(clean, initial);
+                System.arraycopy(clean, 0, latents, offset, n);
+            } else {
+                for (int i = 0; i < n; i++) {
+                    latents[offset + i] = (float) (initial[i] * plan.initNoiseSigma());
+                }
             }
             offset += n;
         }
+        double encodeMs = fromImage ? (System.nanoTime() - encodeStart) / 1e6 : 0;
         float[] previousDenoised = new float[perBatch];
         int copies = guided ? 2 : 1;
-        long[] unetShape = {(long) images * copies, spec.latentChannels, latentH, latentW};
+        long[] denoiserShape = {(long) images * copies, spec.latentChannels, latentH, latentW};
 
-        FeatureCacheDenoiser cache = featureCache(shape);
+        FeatureCacheDenoiser cache = featureCache(shape, plan.size());
         long loopStart = System.nanoTime();
         for (int step = 0; step < plan.size(); step++) {
             checkStillWanted(jobs, step, plan.size());
@@ -285,11 +349,11 @@ public final class TextToImagePipeline implements AutoCloseable {
             float[] timesteps = new float[images * copies];
             Arrays.fill(timesteps, (float) ps.timestep());
             Map<String, Tensor> feeds = new LinkedHashMap<>();
-            feeds.put("sample", typed(unet, "sample", Tensor.ofFloats(unetShape, modelInput)));
-            feeds.put("timestep", typed(unet, "timestep", Tensor.ofFloats(new long[] {timesteps.length}, timesteps)));
-            feeds.put("encoder_hidden_states", typed(unet, "encoder_hidden_states", context));
-            Map<String, Tensor> outputs = cache != null ? cache.step(step, feeds) : unet.run(feeds);
-            float[] out = outputs.get("out_sample").toFloatArray();
+            feeds.put(family.sampleInput(), typed(denoiser, family.sampleInput(), Tensor.ofFloats(denoiserShape, modelInput)));
+            feeds.put("timestep", typed(denoiser, "timestep", Tensor.ofFloats(new long[] {timesteps.length}, timesteps)));
+            feeds.putAll(textFeeds);
+            Map<String, Tensor> outputs = cache != null ? cache.step(step, feeds) : denoiser.run(feeds);
+            float[] out = outputs.get(family.output()).toFloatArray();
             float[] guidedOut = guided ? ClassifierFreeGuidance.combine(out, perBatch, shape.guidanceScale()) : out;
             plan.applyStep(step, latents, guidedOut, previousDenoised, plan.usesNoise() ? stepNoise(jobs, noises, perImage) : null);
             for (Job job : jobs) {
@@ -301,7 +365,7 @@ public final class TextToImagePipeline implements AutoCloseable {
         long vaeStart = System.nanoTime();
         float[] scaled = latents.clone();
         for (int i = 0; i < scaled.length; i++) {
-            scaled[i] /= (float) spec.vaeScalingFactor;
+            scaled[i] = (float) (scaled[i] / spec.vaeScalingFactor + spec.vaeShiftFactor);
         }
         long[] latentShape = {images, spec.latentChannels, latentH, latentW};
         Tensor image = vaeDecoder.run(Map.of("latent_sample", typed(vaeDecoder, "latent_sample", Tensor.ofFloats(latentShape, scaled))))
@@ -314,7 +378,7 @@ public final class TextToImagePipeline implements AutoCloseable {
         }
         byte[][] rgb = toRgb(image.toFloatArray(), images, height, width);
 
-        GeneratedImage.Timings timings = new GeneratedImage.Timings(textMs, loopMs, vaeMs, plan.size());
+        GeneratedImage.Timings timings = new GeneratedImage.Timings(textMs, encodeMs, loopMs, vaeMs, plan.size());
         List<GeneratedImage> results = new ArrayList<>();
         int first = 0;
         for (Job job : jobs) {
@@ -326,6 +390,28 @@ public final class TextToImagePipeline implements AutoCloseable {
             first += n;
         }
         return results;
+    }
+
+    /**
+     * The clean latents of {@code image}, repeated {@code copies} times: the VAE encoder's mean,
+     * shifted and scaled into the denoiser's latent space ((mean − shift)·scaling).
+     */
+    private float[] encodeImage(RgbImage image, int copies, long latentH, long latentW) {
+        Tensor pixels = Tensor.ofFloats(new long[] {1, 3, image.height(), image.width()}, image.toChwSigned());
+        Tensor latent = vaeEncoder.run(Map.of("sample", typed(vaeEncoder, "sample", pixels))).get("latent");
+        long[] expected = {1, spec.latentChannels, latentH, latentW};
+        if (latent == null || !Arrays.equals(latent.shape(), expected)) {
+            throw new IllegalStateException(vaeEncoder.model() + " returned " + (latent == null ? "no 'latent' output"
+                    : Tensor.formatShape(latent.shape())) + ", expected " + Tensor.formatShape(expected));
+        }
+        float[] mean = latent.toFloatArray();
+        float[] out = new float[mean.length * copies];
+        for (int c = 0; c < copies; c++) {
+            for (int i = 0; i < mean.length; i++) {
+                out[c * mean.length + i] = (float) ((mean[i] - spec.vaeShiftFactor) * spec.vaeScalingFactor);
+            }
+        }
+        return out;
     }
 
     /** Stops the batch when nobody wants its result any more; fails jobs whose deadline passed. */
@@ -351,29 +437,8 @@ public final class TextToImagePipeline implements AutoCloseable {
         return all;
     }
 
-    private Tensor encodeText(String prompt) {
-        return promptCache.get(prompt, p -> {
-            long[] ids = tokenizer.encodeForModel(p, spec.maxTextLength);
-            Tensor input = Tensor.ofLongs(new long[] {1, ids.length}, ids);
-            return textEncoder.run(Map.of("input_ids", typed(textEncoder, "input_ids", input))).get("last_hidden_state")
-                    .castTo(DType.FLOAT32);
-        });
-    }
-
-    /** Stacks [1, T, C] tensors along the batch axis, in order. */
-    private static Tensor concatBatch(List<Tensor> parts) {
-        long[] shape = parts.get(0).shape();
-        int each = (int) parts.get(0).numElements();
-        float[] all = new float[each * parts.size()];
-        for (int i = 0; i < parts.size(); i++) {
-            System.arraycopy(parts.get(i).toFloatArray(), 0, all, i * each, each);
-        }
-        shape[0] = parts.size();
-        return Tensor.ofFloats(shape, all);
-    }
-
     /** Casts a feed to the dtype the model declares for that input (fp16 exports take fp16). */
-    private static Tensor typed(OrtRunner runner, String input, Tensor t) {
+    static Tensor typed(OrtRunner runner, String input, Tensor t) {
         TensorSpec s = runner.inputs().get(input);
         if (s == null) {
             throw new IllegalStateException(runner.model() + " has no input '" + input + "'; inputs: " + runner.inputs().keySet());
@@ -409,10 +474,14 @@ public final class TextToImagePipeline implements AutoCloseable {
         p.put("seed", Long.toString(r.seed()));
         p.put("size", r.width() + "x" + r.height());
         p.put("scheduler", r.scheduler());
+        if (r.initImage() != null) {
+            p.put("strength", Double.toString(r.strength()));
+        }
         if (r.deepCacheInterval() > 1) {
             p.put("deepcache", r.deepCacheInterval() + (r.deepCacheNonUniform() ? " (non-uniform)" : " (uniform)"));
         }
         p.put("model", spec.arch != null ? spec.arch : folder.getFileName().toString());
+        p.put("pipeline", family.id() + (r.initImage() != null ? " image-to-image" : " text-to-image"));
         p.put("software", "sdrt (ONNX Runtime CPU)");
         return p;
     }
@@ -425,9 +494,12 @@ public final class TextToImagePipeline implements AutoCloseable {
             job.future().completeExceptionally(new CancellationException("pipeline closed"));
         }
         synchronized (this) {
-            textEncoder.close();
-            unet.close();
+            conditioner.close();
+            denoiser.close();
             vaeDecoder.close();
+            if (vaeEncoder != null) {
+                vaeEncoder.close();
+            }
             if (deepCacheFull != null) {
                 deepCacheFull.close();
                 deepCacheShallow.close();
