@@ -44,7 +44,7 @@ public final class ScalesHeader {
         h.put("prompts", prompts);
         h.put("prompt_source", promptSource);
         h.put("steps", options.steps());
-        h.put("scheduler", options.scheduler());
+        h.put("scheduler", run.scheduler());
         h.put("guidance_scale", options.guidanceScale());
         h.put("width", run.width());
         h.put("height", run.height());

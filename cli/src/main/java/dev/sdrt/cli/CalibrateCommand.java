@@ -52,8 +52,8 @@ final class CalibrateCommand implements Callable<Integer> {
     @Option(names = "--guidance", paramLabel = "G", defaultValue = "7.5", description = "classifier-free guidance scale (default 7.5)")
     double guidance;
 
-    @Option(names = "--scheduler", paramLabel = "NAME", defaultValue = "euler",
-            description = "ddim, euler, euler-a, dpm++2m, dpm++2m-karras (default euler)")
+    @Option(names = "--scheduler", paramLabel = "NAME",
+            description = "ddim, euler, euler-a, dpm++2m, dpm++2m-karras, flow-euler (default: euler, or flow-euler for SD3)")
     String scheduler;
 
     @Option(names = "--width", paramLabel = "W", defaultValue = "0", description = "image width (default: the model's)")
@@ -82,9 +82,6 @@ final class CalibrateCommand implements Callable<Integer> {
         CalibrationMethod calibrationMethod = CalibrationMethod.parse(method);
         if (!noSmoothQuant && !(alpha >= 0 && alpha <= 1)) {
             throw new IllegalArgumentException("--alpha must be in [0, 1], got " + alpha);
-        }
-        if (scheduler.equals("flow-euler")) {
-            throw new IllegalArgumentException("flow-euler is for SD3 pipelines; choose ddim, euler, euler-a, dpm++2m or dpm++2m-karras");
         }
         Calibrator.Options options = new Calibrator.Options(steps, guidance, seed, scheduler, width, height, threads);
         List<String> list = prompts == null ? Prompts.defaults() : Prompts.read(prompts);

@@ -51,6 +51,34 @@ class CalibrateCliTest {
     }
 
     @Test
+    void calibratesSdxlAndSd3DenoisersThroughTheirOwnLoops() throws Exception {
+        for (String arch : new String[] {"tiny-sdxl", "tiny-sd3"}) {
+            Path folder = tmp.resolve(arch);
+            CliTest.Result e = sdrt("export-pipeline", "--arch", arch, "--random-weights", "--out", folder.toString());
+            assertThat(e.code()).as(e.err()).isZero();
+            Path scales = tmp.resolve(arch + "-scales.json");
+            CliTest.Result r = sdrt("calibrate", "--model", folder.toString(), "--out", scales.toString(), "--prompt-count", "2",
+                    "--steps", "2", "--threads", "2");
+            assertThat(r.code()).as(r.err()).isZero();
+            JsonObject header = JsonParser.parseString(Files.readString(scales)).getAsJsonObject().getAsJsonObject("header");
+            String denoiser = arch.equals("tiny-sd3") ? "transformer.onnx" : "unet.onnx";
+            assertThat(header.get("model").getAsString()).isEqualTo(denoiser);
+            assertThat(header.get("scheduler").getAsString()).isEqualTo(arch.equals("tiny-sd3") ? "flow-euler" : "euler");
+
+            // the quantized denoiser replaces the plain one and the pipeline still generates
+            Path int8 = tmp.resolve(arch + "-int8.onnx");
+            CliTest.Result q = sdrt("optimize", folder.resolve(denoiser).toString(), "--passes", "qdq", "--scales",
+                    scales.toString(), "--out", int8.toString());
+            assertThat(q.code()).as(q.err()).isZero();
+            assertThat(q.out()).contains("ops quantized").doesNotContain("NOT quantized");
+            Files.move(int8, folder.resolve(denoiser), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            CliTest.Result g = sdrt("generate", "--model", folder.toString(), "--prompt", "a bird", "--steps", "2",
+                    "--out", tmp.resolve(arch + ".png").toString());
+            assertThat(g.code()).as(g.err()).isZero();
+        }
+    }
+
+    @Test
     void explainsWhatIsWrong() throws Exception {
         Path out = tmp.resolve("x.json");
         Path notPipeline = Files.createDirectories(tmp.resolve("empty"));

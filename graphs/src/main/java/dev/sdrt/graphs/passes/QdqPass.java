@@ -489,9 +489,13 @@ public final class QdqPass implements GraphPass {
             boolean onlySmoothedReaders = !x.isGraphOutput() && smoothedNodes.containsAll(x.consumerNodes());
             if (!conv && onlySmoothedReaders && ln != null && ln.is("LayerNormalization") && ln.output(0) == x
                     && foldable(ln, s.length)) {
-                ln.setInput(1, graph.constant(ln.input(1).name() + "_smoothed", divide(ChannelsLastPass.constantData(ln.input(1)), s)));
-                if (ln.input(2) != null) {
-                    ln.setInput(2, graph.constant(ln.input(2).name() + "_smoothed", divide(ChannelsLastPass.constantData(ln.input(2)), s)));
+                for (int i = 1; i <= 2 && i < ln.inputs().size() && ln.input(i) != null; i++) {
+                    Value original = ln.input(i);
+                    ln.setInput(i, graph.constant(original.name() + "_smoothed", divide(ChannelsLastPass.constantData(original), s)));
+                    // the unsmoothed γ/β would otherwise stay behind as dead initializers
+                    if (original.consumers().isEmpty() && original.isConstant() && !original.isGraphInput()) {
+                        graph.removeValue(original);
+                    }
                 }
                 foldedIntoNorm++;
                 rewritten++;

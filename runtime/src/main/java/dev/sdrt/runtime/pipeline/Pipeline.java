@@ -44,7 +44,7 @@ public final class Pipeline implements AutoCloseable {
     private final PipelineFamily family;
     private final SchedulerConfig schedulerConfig;
     private final TextConditioner conditioner;
-    private final OrtRunner denoiser;
+    private final Denoiser denoiser;
     private final OrtRunner vaeDecoder;
     /** Null when the folder has no VAE encoder (text to image only). */
     private final OrtRunner vaeEncoder;
@@ -64,7 +64,7 @@ public final class Pipeline implements AutoCloseable {
     }
 
     /** The opened ONNX sessions, by role; optional ones may be null. */
-    private record Runners(OrtRunner textEncoder, OrtRunner textEncoder2, OrtRunner denoiser, OrtRunner vaeDecoder,
+    private record Runners(OrtRunner textEncoder, OrtRunner textEncoder2, Denoiser denoiser, OrtRunner vaeDecoder,
             OrtRunner vaeEncoder, OrtRunner deepCacheFull, OrtRunner deepCacheShallow) {
     }
 
@@ -92,6 +92,15 @@ public final class Pipeline implements AutoCloseable {
     }
 
     public static Pipeline open(Path folder, int threads, int maxBatchImages) throws IOException {
+        return open(folder, threads, maxBatchImages, null);
+    }
+
+    /**
+     * Opens a pipeline whose denoiser comes from {@code denoiserOpener} (given the folder's UNet or
+     * transformer file) instead of a plain ONNX Runtime session; null for the plain session.
+     */
+    public static Pipeline open(Path folder, int threads, int maxBatchImages, Denoiser.Opener denoiserOpener)
+            throws IOException {
         if (maxBatchImages < 1) {
             throw new IllegalArgumentException("maxBatchImages must be at least 1");
         }
@@ -103,9 +112,11 @@ public final class Pipeline implements AutoCloseable {
         SchedulerConfig schedulerConfig = Files.exists(schedulerFile) ? SchedulerConfig.fromJson(schedulerFile)
                 : family == PipelineFamily.SD3 ? SchedulerConfig.stableDiffusion3() : SchedulerConfig.stableDiffusion();
         boolean deepCache = spec.deepCacheFull != null && spec.deepCacheShallow != null;
-        String[] files = {spec.textEncoder, family == PipelineFamily.SD ? null : spec.textEncoder2, spec.denoiser(),
+        // The denoiser (index 2) is opened last, apart, since a caller may substitute it.
+        String[] files = {spec.textEncoder, family == PipelineFamily.SD ? null : spec.textEncoder2, null,
             spec.vaeDecoder, spec.vaeEncoder, deepCache ? spec.deepCacheFull : null, deepCache ? spec.deepCacheShallow : null};
         OrtRunner[] opened = new OrtRunner[files.length];
+        Denoiser denoiser = null;
         try {
             for (int i = 0; i < files.length; i++) {
                 if (files[i] != null) {
@@ -116,14 +127,27 @@ public final class Pipeline implements AutoCloseable {
                     opened[i] = b.build();
                 }
             }
-            Runners runners = new Runners(opened[0], opened[1], opened[2], opened[3], opened[4], opened[5], opened[6]);
+            Path denoiserFile = folder.resolve(spec.denoiser());
+            if (denoiserOpener != null) {
+                denoiser = denoiserOpener.open(denoiserFile);
+            } else {
+                OrtRunner.Builder b = OrtRunner.builder(denoiserFile);
+                if (threads > 0) {
+                    b.intraOpThreads(threads);
+                }
+                denoiser = Denoiser.of(b.build());
+            }
+            Runners runners = new Runners(opened[0], opened[1], denoiser, opened[3], opened[4], opened[5], opened[6]);
             TextConditioner conditioner = conditioner(spec, runners, tokenizer, tokenizer2);
             return new Pipeline(folder, spec, schedulerConfig, conditioner, runners, maxBatchImages);
-        } catch (RuntimeException e) {
+        } catch (IOException | RuntimeException e) {
             for (OrtRunner r : opened) {
                 if (r != null) {
                     r.close();
                 }
+            }
+            if (denoiser != null) {
+                denoiser.close();
             }
             throw e;
         }
@@ -139,7 +163,7 @@ public final class Pipeline implements AutoCloseable {
                 TensorSpec context = r.denoiser().inputs().get("encoder_hidden_states");
                 long[] shape = context == null ? null : context.shape();
                 if (shape == null || shape.length != 3 || shape[2] <= 0) {
-                    throw new IllegalStateException(r.denoiser().model() + ": expected an input encoder_hidden_states"
+                    throw new IllegalStateException(r.denoiser().name() + ": expected an input encoder_hidden_states"
                             + " [batch, tokens, joint_attention_dim] with a fixed last dimension");
                 }
                 yield TextConditioner.sd3(first, new ClipTextEncoder(tokenizer2, r.textEncoder2(), spec.maxTextLength),
@@ -439,9 +463,17 @@ public final class Pipeline implements AutoCloseable {
 
     /** Casts a feed to the dtype the model declares for that input (fp16 exports take fp16). */
     static Tensor typed(OrtRunner runner, String input, Tensor t) {
-        TensorSpec s = runner.inputs().get(input);
+        return typed(runner.inputs(), runner.model().toString(), input, t);
+    }
+
+    private static Tensor typed(Denoiser denoiser, String input, Tensor t) {
+        return typed(denoiser.inputs(), denoiser.name(), input, t);
+    }
+
+    private static Tensor typed(Map<String, TensorSpec> inputs, String model, String input, Tensor t) {
+        TensorSpec s = inputs.get(input);
         if (s == null) {
-            throw new IllegalStateException(runner.model() + " has no input '" + input + "'; inputs: " + runner.inputs().keySet());
+            throw new IllegalStateException(model + " has no input '" + input + "'; inputs: " + inputs.keySet());
         }
         return s.dtype() == t.dtype() ? t : t.castTo(s.dtype());
     }
