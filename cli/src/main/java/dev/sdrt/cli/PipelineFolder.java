@@ -6,6 +6,7 @@ import com.google.gson.JsonParser;
 import dev.sdrt.exporter.Component;
 import dev.sdrt.exporter.ExportOptions;
 import dev.sdrt.exporter.Exporter;
+import dev.sdrt.exporter.SchedulerStepGraph;
 import dev.sdrt.exporter.config.DiffusersConfig;
 import dev.sdrt.graphs.OnnxModel;
 import dev.sdrt.graphs.passes.DeepCacheSplitter;
@@ -206,6 +207,11 @@ final class PipelineFolder {
         }
         spec.vaeDecoder = fileName(Component.VAE_DECODER);
         spec.vaeEncoder = fileName(Component.VAE_ENCODER);
+        // The scheduler update as graphs, for denoising loops that run on a device without the host.
+        spec.schedulerStep = "scheduler_step.onnx";
+        spec.schedulerStepGuided = "scheduler_step_guided.onnx";
+        SchedulerStepGraph.build(false).save(out.resolve(spec.schedulerStep));
+        SchedulerStepGraph.build(true).save(out.resolve(spec.schedulerStepGuided));
         spec.forceZerosForEmptyPrompt = forceZeros;
         spec.latentChannels = vae.getInt("latent_channels", 4);
         int upBlocks = vae.requireStringList("up_block_types").size();

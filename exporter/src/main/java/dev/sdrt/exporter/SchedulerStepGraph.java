@@ -16,22 +16,22 @@ import java.util.Map;
  * table (runtime's {@code SchedulePlan.coefficientTable}):
  *
  * <pre>
- *   coefficients = [g, a, b, c, d, p, q, s']
+ *   coefficients = [g, a, b, c, d, p, q, s', t']
  *   out        = guided ? uncond + g·(cond − uncond) : model_output     (model_output = [uncond; cond] on the batch axis)
  *   denoised   = p·x + q·out
  *   next       = a·x + b·out + c·previous_denoised + d·noise
- *   next_input = s'·next, repeated for both guidance halves
+ *   next_input = s'·next + t', repeated for both guidance halves
  * </pre>
  *
  * Inputs: {@code sample}, {@code model_output}, {@code previous_denoised}, {@code noise} (float32,
- * NCHW latents, dynamic batch and size) and {@code coefficients} [8]. Outputs: {@code next_sample},
+ * NCHW latents, dynamic batch and size) and {@code coefficients} [9]. Outputs: {@code next_sample},
  * {@code denoised}, {@code next_model_input}.
  */
 public final class SchedulerStepGraph {
     /** Column order of the coefficient row; must match runtime's SchedulePlan.COEFFICIENT_COLUMNS. */
     public static final List<String> COLUMNS = List.of(
             "guidance_scale", "sample", "output", "previous_denoised", "noise", "denoised_sample", "denoised_output",
-            "next_input_scale");
+            "next_input_scale", "next_input_shift");
 
     private SchedulerStepGraph() {
     }
@@ -64,7 +64,8 @@ public final class SchedulerStepGraph {
                 g.op("Mul", "/next/b", coefficient(g, coefficients, 2), out));
         next = g.op("Add", "/next/Add_1", next, g.op("Mul", "/next/c", coefficient(g, coefficients, 3), previous));
         next = g.op("Add", "/next/Add_2", next, g.op("Mul", "/next/d", coefficient(g, coefficients, 4), noise));
-        Value scaled = g.op("Mul", "/next_input/scale", coefficient(g, coefficients, 7), next);
+        Value scaled = g.op("Add", "/next_input/shift",
+                g.op("Mul", "/next_input/scale", coefficient(g, coefficients, 7), next), coefficient(g, coefficients, 8));
         Value nextInput = guided ? g.op("Concat", "/next_input/Concat", List.of(scaled, scaled), Map.of("axis", 0L)) : scaled;
 
         output(g, next, "next_sample", latent);

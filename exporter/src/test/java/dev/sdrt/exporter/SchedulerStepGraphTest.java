@@ -29,7 +29,8 @@ class SchedulerStepGraphTest {
         SchedulerConfig config = scheduler.equals("flow-euler") ? SchedulerConfig.stableDiffusion3() : SchedulerConfig.stableDiffusion();
         SchedulePlan plan = Schedulers.create(scheduler, config).plan(8);
         double guidance = 5.0;
-        float[] table = plan.coefficientTable(guidance);
+        // the last row hands the VAE its input: x / 1.5305 + 0.0609 (SD3's VAE factors)
+        float[] table = plan.coefficientTable(guidance, 1 / 1.5305, 0.0609);
         int width = SchedulePlan.COEFFICIENT_COLUMNS.size();
 
         Path file = tmp.resolve("step.onnx");
@@ -63,8 +64,10 @@ class SchedulerStepGraphTest {
                 graphSample = out.get("next_sample").toFloatArray();
                 graphPrevious = out.get("denoised").toFloatArray();
                 float[] nextInput = out.get("next_model_input").toFloatArray();
-                float nextScale = table[i * width + width - 1];
-                assertThat(nextInput[n + 7]).isCloseTo(graphSample[7] * nextScale, org.assertj.core.data.Offset.offset(1e-4f));
+                float nextScale = table[i * width + 7];
+                float nextShift = table[i * width + 8];
+                assertThat(nextShift).isEqualTo(i + 1 == plan.size() ? 0.0609f : 0f);
+                assertThat(nextInput[n + 7]).isCloseTo(graphSample[7] * nextScale + nextShift, org.assertj.core.data.Offset.offset(1e-4f));
             }
         }
         double maxRef = 0;

@@ -1,8 +1,8 @@
 package dev.sdrt.runtime.pipeline;
 
 import dev.sdrt.runtime.image.RgbImage;
+import dev.sdrt.runtime.loop.LoopDevice;
 import dev.sdrt.runtime.ort.OrtRunner;
-import dev.sdrt.runtime.scheduler.PlanStep;
 import dev.sdrt.runtime.scheduler.SchedulePlan;
 import dev.sdrt.runtime.scheduler.SchedulerConfig;
 import dev.sdrt.runtime.scheduler.Schedulers;
@@ -44,13 +44,9 @@ public final class Pipeline implements AutoCloseable {
     private final PipelineFamily family;
     private final SchedulerConfig schedulerConfig;
     private final TextConditioner conditioner;
-    private final Denoiser denoiser;
-    private final OrtRunner vaeDecoder;
     /** Null when the folder has no VAE encoder (text to image only). */
     private final OrtRunner vaeEncoder;
-    /** DeepCache's full and shallow UNets, or null when the folder has none. */
-    private final OrtRunner deepCacheFull;
-    private final OrtRunner deepCacheShallow;
+    private final DenoiseStage stage;
     private final int maxBatchImages;
     private final LinkedBlockingDeque<Job> queue = new LinkedBlockingDeque<>();
     private final Thread worker;
@@ -63,23 +59,15 @@ public final class Pipeline implements AutoCloseable {
         }
     }
 
-    /** The opened ONNX sessions, by role; optional ones may be null. */
-    private record Runners(OrtRunner textEncoder, OrtRunner textEncoder2, Denoiser denoiser, OrtRunner vaeDecoder,
-            OrtRunner vaeEncoder, OrtRunner deepCacheFull, OrtRunner deepCacheShallow) {
-    }
-
     private Pipeline(Path folder, PipelineSpec spec, SchedulerConfig schedulerConfig, TextConditioner conditioner,
-            Runners runners, int maxBatchImages) {
+            OrtRunner vaeEncoder, DenoiseStage stage, int maxBatchImages) {
         this.folder = folder;
         this.spec = spec;
         this.family = spec.family();
         this.schedulerConfig = schedulerConfig;
         this.conditioner = conditioner;
-        this.denoiser = runners.denoiser();
-        this.vaeDecoder = runners.vaeDecoder();
-        this.vaeEncoder = runners.vaeEncoder();
-        this.deepCacheFull = runners.deepCacheFull();
-        this.deepCacheShallow = runners.deepCacheShallow();
+        this.vaeEncoder = vaeEncoder;
+        this.stage = stage;
         this.maxBatchImages = maxBatchImages;
         this.worker = new Thread(this::serve, "sdrt-pipeline");
         worker.setDaemon(true);
@@ -101,72 +89,109 @@ public final class Pipeline implements AutoCloseable {
      */
     public static Pipeline open(Path folder, int threads, int maxBatchImages, Denoiser.Opener denoiserOpener)
             throws IOException {
+        PipelineSpec spec = PipelineSpec.read(folder);
+        return open(folder, spec, threads, maxBatchImages, () -> {
+            boolean deepCache = spec.deepCacheFull != null && spec.deepCacheShallow != null;
+            List<AutoCloseable> opened = new ArrayList<>();
+            try {
+                Path denoiserFile = folder.resolve(spec.denoiser());
+                Denoiser denoiser = denoiserOpener != null ? denoiserOpener.open(denoiserFile)
+                        : Denoiser.of(ort(denoiserFile, threads));
+                opened.add(denoiser);
+                OrtRunner vae = ort(folder.resolve(spec.vaeDecoder), threads);
+                opened.add(vae);
+                OrtRunner full = deepCache ? ort(folder.resolve(spec.deepCacheFull), threads) : null;
+                opened.add(full);
+                OrtRunner shallow = deepCache ? ort(folder.resolve(spec.deepCacheShallow), threads) : null;
+                return new HostDenoiseStage(spec, denoiser, vae, full, shallow);
+            } catch (IOException | RuntimeException e) {
+                closeAll(opened);
+                throw e;
+            }
+        });
+    }
+
+    /**
+     * Opens a pipeline whose denoising loop and VAE decoder run on {@code device} with no
+     * synchronization inside the loop (see {@link dev.sdrt.runtime.loop.DenoisingLoop}); text
+     * encoders and the VAE encoder run on ONNX Runtime on the host. With {@code replay} each
+     * shape's launches are captured once and replayed. The device stays the caller's to close.
+     */
+    public static Pipeline openOnDevice(Path folder, int threads, int maxBatchImages, LoopDevice device, boolean replay)
+            throws IOException {
+        PipelineSpec spec = PipelineSpec.read(folder);
+        return open(folder, spec, threads, maxBatchImages, () -> DeviceDenoiseStage.open(folder, spec, device, replay));
+    }
+
+    /** Opens what is shared by both kinds of stage: tokenizers, text encoders, the VAE encoder. */
+    private interface StageOpener {
+        DenoiseStage open() throws IOException;
+    }
+
+    private static Pipeline open(Path folder, PipelineSpec spec, int threads, int maxBatchImages, StageOpener stageOpener)
+            throws IOException {
         if (maxBatchImages < 1) {
             throw new IllegalArgumentException("maxBatchImages must be at least 1");
         }
-        PipelineSpec spec = PipelineSpec.read(folder);
         PipelineFamily family = spec.family();
         ClipTokenizer tokenizer = ClipTokenizer.load(folder.resolve(spec.tokenizer));
         ClipTokenizer tokenizer2 = family == PipelineFamily.SD ? null : ClipTokenizer.load(folder.resolve(spec.tokenizer2));
         Path schedulerFile = folder.resolve(spec.schedulerConfig);
         SchedulerConfig schedulerConfig = Files.exists(schedulerFile) ? SchedulerConfig.fromJson(schedulerFile)
                 : family == PipelineFamily.SD3 ? SchedulerConfig.stableDiffusion3() : SchedulerConfig.stableDiffusion();
-        boolean deepCache = spec.deepCacheFull != null && spec.deepCacheShallow != null;
-        // The denoiser (index 2) is opened last, apart, since a caller may substitute it.
-        String[] files = {spec.textEncoder, family == PipelineFamily.SD ? null : spec.textEncoder2, null,
-            spec.vaeDecoder, spec.vaeEncoder, deepCache ? spec.deepCacheFull : null, deepCache ? spec.deepCacheShallow : null};
-        OrtRunner[] opened = new OrtRunner[files.length];
-        Denoiser denoiser = null;
+        List<AutoCloseable> opened = new ArrayList<>();
         try {
-            for (int i = 0; i < files.length; i++) {
-                if (files[i] != null) {
-                    OrtRunner.Builder b = OrtRunner.builder(folder.resolve(files[i]));
-                    if (threads > 0) {
-                        b.intraOpThreads(threads);
-                    }
-                    opened[i] = b.build();
-                }
-            }
-            Path denoiserFile = folder.resolve(spec.denoiser());
-            if (denoiserOpener != null) {
-                denoiser = denoiserOpener.open(denoiserFile);
-            } else {
-                OrtRunner.Builder b = OrtRunner.builder(denoiserFile);
-                if (threads > 0) {
-                    b.intraOpThreads(threads);
-                }
-                denoiser = Denoiser.of(b.build());
-            }
-            Runners runners = new Runners(opened[0], opened[1], denoiser, opened[3], opened[4], opened[5], opened[6]);
-            TextConditioner conditioner = conditioner(spec, runners, tokenizer, tokenizer2);
-            return new Pipeline(folder, spec, schedulerConfig, conditioner, runners, maxBatchImages);
+            OrtRunner textEncoder = ort(folder.resolve(spec.textEncoder), threads);
+            opened.add(textEncoder);
+            OrtRunner textEncoder2 = family == PipelineFamily.SD ? null : ort(folder.resolve(spec.textEncoder2), threads);
+            opened.add(textEncoder2);
+            OrtRunner vaeEncoder = spec.vaeEncoder == null ? null : ort(folder.resolve(spec.vaeEncoder), threads);
+            opened.add(vaeEncoder);
+            DenoiseStage stage = stageOpener.open();
+            opened.add(stage);
+            TextConditioner conditioner = conditioner(spec, stage, tokenizer, textEncoder, tokenizer2, textEncoder2);
+            return new Pipeline(folder, spec, schedulerConfig, conditioner, vaeEncoder, stage, maxBatchImages);
         } catch (IOException | RuntimeException e) {
-            for (OrtRunner r : opened) {
-                if (r != null) {
-                    r.close();
-                }
-            }
-            if (denoiser != null) {
-                denoiser.close();
-            }
+            closeAll(opened);
             throw e;
         }
     }
 
-    private static TextConditioner conditioner(PipelineSpec spec, Runners r, ClipTokenizer tokenizer, ClipTokenizer tokenizer2) {
-        ClipTextEncoder first = new ClipTextEncoder(tokenizer, r.textEncoder(), spec.maxTextLength);
+    private static OrtRunner ort(Path file, int threads) {
+        OrtRunner.Builder b = OrtRunner.builder(file);
+        if (threads > 0) {
+            b.intraOpThreads(threads);
+        }
+        return b.build();
+    }
+
+    private static void closeAll(List<AutoCloseable> opened) {
+        for (AutoCloseable c : opened) {
+            if (c != null) {
+                try {
+                    c.close();
+                } catch (Exception ignored) {
+                    // already failing; the first error is the one to report
+                }
+            }
+        }
+    }
+
+    private static TextConditioner conditioner(PipelineSpec spec, DenoiseStage stage, ClipTokenizer tokenizer,
+            OrtRunner textEncoder, ClipTokenizer tokenizer2, OrtRunner textEncoder2) {
+        ClipTextEncoder first = new ClipTextEncoder(tokenizer, textEncoder, spec.maxTextLength);
         return switch (spec.family()) {
             case SD -> TextConditioner.sd(first);
-            case SDXL -> TextConditioner.sdxl(first, new ClipTextEncoder(tokenizer2, r.textEncoder2(), spec.maxTextLength),
+            case SDXL -> TextConditioner.sdxl(first, new ClipTextEncoder(tokenizer2, textEncoder2, spec.maxTextLength),
                     spec.forceZerosForEmptyPrompt);
             case SD3 -> {
-                TensorSpec context = r.denoiser().inputs().get("encoder_hidden_states");
+                TensorSpec context = stage.denoiserInputs().get("encoder_hidden_states");
                 long[] shape = context == null ? null : context.shape();
                 if (shape == null || shape.length != 3 || shape[2] <= 0) {
-                    throw new IllegalStateException(r.denoiser().name() + ": expected an input encoder_hidden_states"
+                    throw new IllegalStateException(stage.denoiserName() + ": expected an input encoder_hidden_states"
                             + " [batch, tokens, joint_attention_dim] with a fixed last dimension");
                 }
-                yield TextConditioner.sd3(first, new ClipTextEncoder(tokenizer2, r.textEncoder2(), spec.maxTextLength),
+                yield TextConditioner.sd3(first, new ClipTextEncoder(tokenizer2, textEncoder2, spec.maxTextLength),
                         shape[2], spec.t5SequenceLength);
             }
         };
@@ -229,7 +254,7 @@ public final class Pipeline implements AutoCloseable {
 
     /** Fails early, at submit time, for requests this folder cannot serve. */
     private void checkServable(GenerationRequest r) {
-        if (r.deepCacheInterval() > 1 && deepCacheFull == null) {
+        if (r.deepCacheInterval() > 1 && !stage.hasFeatureCache()) {
             throw new IllegalArgumentException(family.hasUnet()
                     ? "this pipeline has no DeepCache graphs; export it with 'sdrt export-pipeline ... --deepcache-branch 0'"
                             + " to use a cache interval"
@@ -244,16 +269,14 @@ public final class Pipeline implements AutoCloseable {
         }
     }
 
-    /** Whether the feature cache serves the loop (exact when the interval is 1, so then the plain UNet runs). */
-    private FeatureCacheDenoiser featureCache(GenerationRequest r, int steps) {
+    /** DeepCache's schedule, or null when the plain denoiser serves the loop (interval 1 is exactly that). */
+    private static FeatureCacheSchedule featureCache(GenerationRequest r, int steps) {
         int interval = Math.min(r.deepCacheInterval(), steps);
         if (interval <= 1) {
             return null;
         }
-        FeatureCacheSchedule schedule = r.deepCacheNonUniform()
-                ? FeatureCacheSchedule.nonUniform(steps, interval)
+        return r.deepCacheNonUniform() ? FeatureCacheSchedule.nonUniform(steps, interval)
                 : FeatureCacheSchedule.uniform(steps, interval);
-        return new FeatureCacheDenoiser(deepCacheFull::run, deepCacheShallow::run, schedule);
     }
 
     /** Fills in the defaults: the family's scheduler, the initial image's or the pipeline's size. */
@@ -322,7 +345,8 @@ public final class Pipeline implements AutoCloseable {
         all.addAll(cond);
         Map<String, Tensor> textFeeds = new LinkedHashMap<>();
         for (String name : all.get(0).keySet()) {
-            textFeeds.put(name, typed(denoiser, name, FloatTensors.concat(all.stream().map(m -> m.get(name)).toList(), 0)));
+            textFeeds.put(name, typed(stage.denoiserInputs(), stage.denoiserName(), name,
+                    FloatTensors.concat(all.stream().map(m -> m.get(name)).toList(), 0)));
         }
         double textMs = (System.nanoTime() - start) / 1e6;
 
@@ -332,11 +356,10 @@ public final class Pipeline implements AutoCloseable {
         long latentH = height / spec.vaeScaleFactor;
         long latentW = width / spec.vaeScaleFactor;
         int perImage = (int) (spec.latentChannels * latentH * latentW);
-        int perBatch = perImage * images;
         // Each request draws its own noise from its own seed, in the order a solo run would.
         long encodeStart = System.nanoTime();
         List<GaussianNoise> noises = new ArrayList<>();
-        float[] latents = new float[perBatch];
+        float[] latents = new float[perImage * images];
         int offset = 0;
         for (Job job : jobs) {
             GaussianNoise noise = new GaussianNoise(job.request().seed());
@@ -355,59 +378,32 @@ public final class Pipeline implements AutoCloseable {
             offset += n;
         }
         double encodeMs = fromImage ? (System.nanoTime() - encodeStart) / 1e6 : 0;
-        float[] previousDenoised = new float[perBatch];
-        int copies = guided ? 2 : 1;
-        long[] denoiserShape = {(long) images * copies, spec.latentChannels, latentH, latentW};
 
-        FeatureCacheDenoiser cache = featureCache(shape, plan.size());
-        long loopStart = System.nanoTime();
-        for (int step = 0; step < plan.size(); step++) {
-            checkStillWanted(jobs, step, plan.size());
-            PlanStep ps = plan.step(step);
-            float[] modelInput = new float[perBatch * copies];
-            for (int c = 0; c < copies; c++) {
-                for (int i = 0; i < perBatch; i++) {
-                    modelInput[c * perBatch + i] = (float) (latents[i] * ps.inputScale());
+        DenoiseStage.Progress progress = new DenoiseStage.Progress() {
+            @Override
+            public void beforeStep(int step, int total) {
+                checkStillWanted(jobs, step, total);
+            }
+
+            @Override
+            public void afterStep(int done, int total) {
+                for (Job job : jobs) {
+                    job.listener().onStep(done, total);
                 }
             }
-            float[] timesteps = new float[images * copies];
-            Arrays.fill(timesteps, (float) ps.timestep());
-            Map<String, Tensor> feeds = new LinkedHashMap<>();
-            feeds.put(family.sampleInput(), typed(denoiser, family.sampleInput(), Tensor.ofFloats(denoiserShape, modelInput)));
-            feeds.put("timestep", typed(denoiser, "timestep", Tensor.ofFloats(new long[] {timesteps.length}, timesteps)));
-            feeds.putAll(textFeeds);
-            Map<String, Tensor> outputs = cache != null ? cache.step(step, feeds) : denoiser.run(feeds);
-            float[] out = outputs.get(family.output()).toFloatArray();
-            float[] guidedOut = guided ? ClassifierFreeGuidance.combine(out, perBatch, shape.guidanceScale()) : out;
-            plan.applyStep(step, latents, guidedOut, previousDenoised, plan.usesNoise() ? stepNoise(jobs, noises, perImage) : null);
-            for (Job job : jobs) {
-                job.listener().onStep(step + 1, plan.size());
-            }
-        }
-        double loopMs = (System.nanoTime() - loopStart) / 1e6;
-
-        long vaeStart = System.nanoTime();
-        float[] scaled = latents.clone();
-        for (int i = 0; i < scaled.length; i++) {
-            scaled[i] = (float) (scaled[i] / spec.vaeScalingFactor + spec.vaeShiftFactor);
-        }
+        };
         long[] latentShape = {images, spec.latentChannels, latentH, latentW};
-        Tensor image = vaeDecoder.run(Map.of("latent_sample", typed(vaeDecoder, "latent_sample", Tensor.ofFloats(latentShape, scaled))))
-                .get("sample");
-        double vaeMs = (System.nanoTime() - vaeStart) / 1e6;
-        long[] imageShape = image.shape();
-        if (imageShape[1] != 3 || imageShape[2] != height || imageShape[3] != width) {
-            throw new IllegalStateException("VAE decoder returned " + Tensor.formatShape(imageShape) + ", expected [" + images
-                    + ", 3, " + height + ", " + width + "]; is vae_scale_factor in " + PipelineSpec.FILE_NAME + " right?");
-        }
-        byte[][] rgb = toRgb(image.toFloatArray(), images, height, width);
+        DenoiseStage.Output out = stage.run(new DenoiseStage.Input(plan, shape.guidanceScale(), latentShape,
+                new long[] {images, 3, height, width}, latents, textFeeds, () -> stepNoise(jobs, noises, perImage),
+                featureCache(shape, plan.size()), progress));
+        byte[][] rgb = toRgb(out.image(), images, height, width);
 
-        GeneratedImage.Timings timings = new GeneratedImage.Timings(textMs, encodeMs, loopMs, vaeMs, plan.size());
+        GeneratedImage.Timings timings = new GeneratedImage.Timings(textMs, encodeMs, out.denoiseMs(), out.decodeMs(), plan.size());
         List<GeneratedImage> results = new ArrayList<>();
         int first = 0;
         for (Job job : jobs) {
             int n = job.request().batchSize();
-            float[] own = Arrays.copyOfRange(latents, first * perImage, (first + n) * perImage);
+            float[] own = Arrays.copyOfRange(out.latents(), first * perImage, (first + n) * perImage);
             results.add(new GeneratedImage(width, height, Arrays.copyOfRange(rgb, first, first + n),
                     Tensor.ofFloats(new long[] {n, spec.latentChannels, latentH, latentW}, own), parameters(job.request()),
                     timings));
@@ -466,11 +462,7 @@ public final class Pipeline implements AutoCloseable {
         return typed(runner.inputs(), runner.model().toString(), input, t);
     }
 
-    private static Tensor typed(Denoiser denoiser, String input, Tensor t) {
-        return typed(denoiser.inputs(), denoiser.name(), input, t);
-    }
-
-    private static Tensor typed(Map<String, TensorSpec> inputs, String model, String input, Tensor t) {
+    static Tensor typed(Map<String, TensorSpec> inputs, String model, String input, Tensor t) {
         TensorSpec s = inputs.get(input);
         if (s == null) {
             throw new IllegalStateException(model + " has no input '" + input + "'; inputs: " + inputs.keySet());
@@ -514,7 +506,7 @@ public final class Pipeline implements AutoCloseable {
         }
         p.put("model", spec.arch != null ? spec.arch : folder.getFileName().toString());
         p.put("pipeline", family.id() + (r.initImage() != null ? " image-to-image" : " text-to-image"));
-        p.put("software", "sdrt (ONNX Runtime CPU)");
+        p.put("software", "sdrt (" + stage.backend() + ")");
         return p;
     }
 
@@ -527,14 +519,9 @@ public final class Pipeline implements AutoCloseable {
         }
         synchronized (this) {
             conditioner.close();
-            denoiser.close();
-            vaeDecoder.close();
+            stage.close();
             if (vaeEncoder != null) {
                 vaeEncoder.close();
-            }
-            if (deepCacheFull != null) {
-                deepCacheFull.close();
-                deepCacheShallow.close();
             }
         }
     }

@@ -32,6 +32,9 @@ public final class PipelineSpec {
     @SerializedName("vae_decoder") public String vaeDecoder = "vae_decoder.onnx";
     /** The VAE encoder that image-to-image needs (null: the folder does text-to-image only). */
     @SerializedName("vae_encoder") public String vaeEncoder;
+    /** The scheduler update as ONNX graphs, plain and with guidance, for loops that run on a device (null in older folders). */
+    @SerializedName("scheduler_step") public String schedulerStep;
+    @SerializedName("scheduler_step_guided") public String schedulerStepGuided;
     @SerializedName("tokenizer") public String tokenizer = "tokenizer";
     @SerializedName("tokenizer_2") public String tokenizer2;
     @SerializedName("scheduler_config") public String schedulerConfig = "scheduler/scheduler_config.json";

@@ -151,25 +151,37 @@ public final class SchedulePlan {
     }
 
     /** Columns of {@link #coefficientTable}, in order; the scheduler-step graph reads them by these indices. */
-    public static final java.util.List<String> COEFFICIENT_COLUMNS = java.util.List.of(
+    public static final List<String> COEFFICIENT_COLUMNS = List.of(
             "guidance_scale", "sample", "output", "previous_denoised", "noise", "denoised_sample", "denoised_output",
-            "next_input_scale");
+            "next_input_scale", "next_input_shift");
 
     /**
-     * Every step's coefficients as one row-major float32 table [steps, 8] (columns
+     * Every step's coefficients as one row-major float32 table [steps, 9] (columns
      * {@link #COEFFICIENT_COLUMNS}), made on the host before the loop so a device can run each step
-     * from its row without any host logic. {@code next_input_scale} is the following step's model
-     * input scale (1 after the last step).
+     * from its row without any host logic. {@code next_input_scale} and {@code next_input_shift}
+     * make the following step's model input from the new sample (scale·x + shift: the following
+     * step's input scale and 0); after the last step they are 1 and 0.
      */
     public float[] coefficientTable(double guidanceScale) {
+        return coefficientTable(guidanceScale, 1.0, 0.0);
+    }
+
+    /**
+     * {@link #coefficientTable(double)} with the last step's input transform set to
+     * {@code finalScale}·x + {@code finalShift}, so the step that finishes the loop also hands the
+     * VAE decoder its input (x / scaling_factor + shift_factor) with no extra graph.
+     */
+    public float[] coefficientTable(double guidanceScale, double finalScale, double finalShift) {
         int n = steps.size();
         int width = COEFFICIENT_COLUMNS.size();
         float[] table = new float[n * width];
         for (int i = 0; i < n; i++) {
             PlanStep s = steps.get(i);
-            double nextScale = i + 1 < n ? steps.get(i + 1).inputScale() : 1.0;
+            boolean last = i + 1 == n;
+            double nextScale = last ? finalScale : steps.get(i + 1).inputScale();
+            double nextShift = last ? finalShift : 0.0;
             double[] row = {guidanceScale, s.sampleCoefficient(), s.outputCoefficient(), s.previousDenoisedCoefficient(),
-                s.noiseCoefficient(), s.denoisedSampleCoefficient(), s.denoisedOutputCoefficient(), nextScale};
+                s.noiseCoefficient(), s.denoisedSampleCoefficient(), s.denoisedOutputCoefficient(), nextScale, nextShift};
             for (int c = 0; c < width; c++) {
                 table[i * width + c] = (float) row[c];
             }
