@@ -3,7 +3,10 @@
 #   bash app/gpu-run.sh selftest                 GpuChecks without Maven; last line "N passed, M failed"
 #   bash app/gpu-run.sh bench build|latency|all ...   GpuBench (arguments as in its class comment)
 #   bash app/gpu-run.sh info ENGINE.plan         what sdrt engine-info shows
-#   bash app/gpu-run.sh sdrt ARGS                the sdrt CLI (export, optimize, inspect; run-onnx needs ONNX Runtime, not staged)
+#   bash app/gpu-run.sh loopcheck                DeviceLoopGpuChecks: the device loop on TensorRT against ONNX Runtime
+#                                                (tiny pipeline, engines from build-pipeline); last line "N passed, M failed"
+#   bash app/gpu-run.sh sdrt ARGS                the sdrt CLI (export-pipeline, optimize, build-pipeline, generate --backend
+#                                                tensorrt; ONNX Runtime is staged for Linux x86-64 only, CPU)
 # Extra JVM options go in SDRT_JAVA_OPTS, e.g. SDRT_JAVA_OPTS=-Dorg.bytedeco.javacpp.logger.debug=true
 # to see where JavaCPP looks for libnvinfer / libcudart.
 set -euo pipefail
@@ -15,6 +18,7 @@ case "$command" in
   selftest) exec "${java[@]}" dev.sdrt.enginebuilder.GpuSelfTest --fixtures "$here/fixtures" --work "${SDRT_WORK:-/tmp/sdrt-gpu}" "$@" ;;
   bench) exec "${java[@]}" dev.sdrt.enginebuilder.GpuBench "$@" ;;
   info) exec "${java[@]}" dev.sdrt.enginebuilder.EngineInfo "$@" ;;
+  loopcheck) exec "${java[@]}" dev.sdrt.cli.DeviceLoopGpuChecks --work "${SDRT_WORK:-/tmp/sdrt-gpu}/loop" "$@" ;;
   sdrt) exec "${java[@]}" dev.sdrt.cli.SdrtMain "$@" ;;
-  *) echo "usage: gpu-run.sh selftest | bench ARGS | info ENGINE.plan | sdrt ARGS" >&2; exit 2 ;;
+  *) echo "usage: gpu-run.sh selftest | loopcheck | bench ARGS | info ENGINE.plan | sdrt ARGS" >&2; exit 2 ;;
 esac

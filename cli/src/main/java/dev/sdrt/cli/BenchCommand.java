@@ -17,6 +17,7 @@ import dev.sdrt.graphs.OnnxModel;
 import dev.sdrt.graphs.ir.Node;
 import dev.sdrt.graphs.passes.PassPipeline;
 import dev.sdrt.runtime.io.AtomicFiles;
+import dev.sdrt.runtime.pipeline.PipelineFamily;
 import dev.sdrt.runtime.pipeline.PipelineSpec;
 import dev.sdrt.runtime.scheduler.Schedulers;
 import java.io.IOException;
@@ -35,10 +36,14 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
-/** {@code sdrt bench}: every UNet variant of a pipeline, timed and compared with the baseline, in one process. */
+/**
+ * {@code sdrt bench}: every denoiser variant of a pipeline (the UNet of SD 1.x/2.x and SDXL, SD3's
+ * transformer), timed and compared with the baseline, in one process.
+ */
 @Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Benchmarks UNet variants (precision, fused QKV, token merging, channels-last, int8/fp8, ...) of a"
-                + " pipeline for speed and fidelity against a baseline, and writes bench.md, bench.json and bench.png to --out.",
+        description = {"Benchmarks denoiser variants (precision, fused QKV, token merging, channels-last, int8/fp8, ...) of a"
+                + " pipeline (SD 1.x/2.x, SDXL or SD3) for speed and fidelity against a baseline, and writes bench.md,"
+                + " bench.json and bench.png to --out.",
             "A variant is '+'-joined parts, e.g. fp32+fuse-qkv, fp32+tome:0.5, fp16+tome:0.5+deepcache:3. Parts: "
                 + Variant.KNOWN_PARTS + ".",
             "Variant folders are cached under --out (manifest: pass spec + source hash), so a second run starts timing at once."})
@@ -49,16 +54,18 @@ final class BenchCommand implements Callable<Integer> {
     Source source;
 
     static final class Source {
-        @Option(names = "--arch", paramLabel = "ARCH", description = "built-in architecture with random weights: tiny, sd15, sd21"
-                + " (sdxl and sd3-medium pipelines are not runnable yet)")
+        @Option(names = "--arch", paramLabel = "ARCH", description = "built-in architecture with random weights: tiny, tiny-sdxl,"
+                + " tiny-sd3, sd15, sd21, sdxl, sd3-medium")
         String arch;
 
-        @Option(names = "--model", paramLabel = "DIR", description = "pipeline folder (from 'sdrt export-pipeline')")
+        @Option(names = "--model", paramLabel = "DIR", description = "pipeline folder (from 'sdrt export-pipeline'): SD 1.x/2.x,"
+                + " SDXL or SD3")
         Path model;
     }
 
     @Option(names = "--variants", paramLabel = "SPEC", description = "comma-separated variants (default: fp32, fp32+fuse-qkv,"
-            + " fp32+tome:0.3, fp32+tome:0.5, and fp32+channels-last where that pass is built in)")
+            + " fp32+tome:0.3, fp32+tome:0.5 (SDXL: with :max_downsample=2; none for SD3, whose attention is joint), and"
+            + " fp32+channels-last where that pass is built in)")
     String variants;
 
     @Option(names = "--sizes", paramLabel = "LIST", description = "image sizes, e.g. 512,768,1024 or 768x512 (default: the model's)")
@@ -94,8 +101,9 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--guidance", paramLabel = "G", defaultValue = "7.5", description = "classifier-free guidance scale (default 7.5)")
     double guidance;
 
-    @Option(names = "--scheduler", paramLabel = "NAME", defaultValue = "euler",
-            description = "ddim, euler, euler-a, dpm++2m, dpm++2m-karras (default euler)")
+    @Option(names = "--scheduler", paramLabel = "NAME",
+            description = "ddim, euler, euler-a, dpm++2m, dpm++2m-karras, flow-euler (default: the pipeline's: euler, or"
+                    + " flow-euler for SD3)")
     String scheduler;
 
     @Option(names = "--baseline", paramLabel = "VARIANT", description = "the variant others are compared with (default: the first)")
@@ -130,8 +138,9 @@ final class BenchCommand implements Callable<Integer> {
         if (warmup < 0) {
             throw new IllegalArgumentException("--warmup must not be negative, got " + warmup);
         }
-        if (!Schedulers.NAMES.contains(scheduler) || scheduler.equals("flow-euler")) {
-            throw new IllegalArgumentException("unknown scheduler '" + scheduler + "'; choose one of ddim, euler, euler-a, dpm++2m, dpm++2m-karras");
+        if (scheduler != null && !Schedulers.NAMES.contains(scheduler)) {
+            throw new IllegalArgumentException("unknown scheduler '" + scheduler + "'; choose one of "
+                    + String.join(", ", Schedulers.NAMES));
         }
         if (scales != null && !Files.isRegularFile(scales)) {
             throw new IllegalArgumentException("--scales: no file " + scales);
@@ -141,10 +150,9 @@ final class BenchCommand implements Callable<Integer> {
         List<BenchSettings.Size> sizeList = sizes == null ? null : BenchSettings.parseSizes(sizes);
         List<Integer> batches = BenchSettings.parseBatches(batch);
         Set<String> registered = PassPipeline.registeredPasses();
-        List<String> names = variants == null ? Variant.defaultNames(registered) : Variant.splitList(variants);
-        String base = baseline != null ? baseline.trim() : names.get(0);
-        if (!names.contains(base)) {
-            throw new IllegalArgumentException("--baseline " + base + " is not one of the variants " + names);
+        List<String> names = variants == null ? null : Variant.splitList(variants);
+        if (names != null) {
+            checkBaseline(names);
         }
 
         if (source.arch != null) {
@@ -154,13 +162,15 @@ final class BenchCommand implements Callable<Integer> {
         Path model;
         String sourceText;
         if (source.arch != null) {
-            if (sizeList != null) {
+            PipelineFamily family = PipelineFolder.familyOf(source.arch);
+            if (names == null) {
                 // before the export, which takes minutes for the full-size architectures
-                DiffusersConfig unetConfig = Exporter.builtInConfig(source.arch, Component.UNET);
+                checkBaseline(Variant.defaultNames(registered, family));
+            }
+            if (sizeList != null) {
                 DiffusersConfig vaeConfig = Exporter.builtInConfig(source.arch, Component.VAE_DECODER);
                 int vaeFactor = 1 << (vaeConfig.requireStringList("up_block_types").size() - 1);
-                int unetFactor = 1 << (unetConfig.requireStringList("down_block_types").size() - 1);
-                checkSizes(sizeList, vaeFactor, unetFactor, source.arch, null);
+                checkSizes(sizeList, vaeFactor, builtInDenoiserFactor(source.arch, family), family, source.arch, null);
             }
             model = exportedModel(source.arch, err);
             sourceText = source.arch + " (random weights, seed " + weightsSeed + ")";
@@ -169,19 +179,26 @@ final class BenchCommand implements Callable<Integer> {
             sourceText = model.toString();
         }
         PipelineSpec pipeline = PipelineSpec.read(model);
-        int unetFactor = unetDownsampling(model, pipeline);
+        PipelineFamily family = pipeline.family();
+        if (names == null) {
+            names = Variant.defaultNames(registered, family);
+            checkBaseline(names);
+        }
+        String base = baseline != null ? baseline.trim() : names.get(0);
+        int denoiserFactor = denoiserDownsampling(model, pipeline);
         if (sizeList == null) {
             sizeList = List.of(new BenchSettings.Size(pipeline.defaultWidth, pipeline.defaultHeight));
         }
-        checkSizes(sizeList, pipeline.vaeScaleFactor, unetFactor, source.arch != null ? source.arch : model.getFileName().toString(),
-                pipeline);
+        checkSizes(sizeList, pipeline.vaeScaleFactor, denoiserFactor, family,
+                source.arch != null ? source.arch : model.getFileName().toString(), pipeline);
+        String schedulerName = scheduler != null ? scheduler : family.defaultScheduler();
 
         List<Variant> parsed = new ArrayList<>();
         for (String name : names) {
             parsed.add(Variant.parse(name, registered, scales));
         }
         BenchSettings settings = new BenchSettings(sourceText, model, parsed, base, sizeList, batches, steps, runs, warmup, seed,
-                prompt, guidance, scheduler, threads, out, rebuild, scales, commandLine());
+                prompt, guidance, schedulerName, threads, out, rebuild, scales, commandLine());
         BenchResult result = new BenchRunner(settings, err).run();
 
         String markdown = BenchReport.markdown(result);
@@ -199,20 +216,32 @@ final class BenchCommand implements Callable<Integer> {
         return anyRan ? 0 : 1;
     }
 
-    /**
-     * The built-in architecture's pipeline with random weights, exported into OUT/model-ARCH-seedN
-     * once; a marker written last says the export finished, so later runs reuse it.
-     */
+    private void checkBaseline(List<String> names) {
+        String base = baseline != null ? baseline.trim() : names.get(0);
+        if (!names.contains(base)) {
+            throw new IllegalArgumentException("--baseline " + base + " is not one of the variants " + names);
+        }
+    }
+
     private static void checkArch(String arch) {
         if (!Exporter.ARCHITECTURES.contains(arch)) {
             throw new IllegalArgumentException("unknown architecture '" + arch + "'; built in: " + Exporter.ARCHITECTURES);
         }
-        if (arch.equals("sdxl") || arch.equals("sd3-medium")) {
-            throw new IllegalArgumentException(arch + " pipelines are not runnable by the runtime yet; bench runs tiny, sd15"
-                    + " and sd21 (or --model DIR with an SD 1.x/2.x pipeline folder)");
-        }
     }
 
+    /** The built-in architecture's UNet downsampling, or its SD3 transformer's patch size, from its config. */
+    private static int builtInDenoiserFactor(String arch, PipelineFamily family) {
+        if (family == PipelineFamily.SD3) {
+            return Exporter.builtInConfig(arch, Component.TRANSFORMER).getInt("patch_size", 2);
+        }
+        DiffusersConfig unetConfig = Exporter.builtInConfig(arch, Component.UNET);
+        return 1 << (unetConfig.requireStringList("down_block_types").size() - 1);
+    }
+
+    /**
+     * The built-in architecture's pipeline with random weights, exported into OUT/model-ARCH-seedN
+     * once; a marker written last says the export finished, so later runs reuse it.
+     */
     private Path exportedModel(String arch, PrintWriter err) throws IOException {
         Path model = out.resolve("model-" + arch + "-seed" + weightsSeed);
         Path marker = model.resolve(MODEL_MARKER);
@@ -245,14 +274,27 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     /**
-     * The UNet's downsampling, 2^(levels − 1), counted from the graph: one stride-2 Conv per
-     * downsampler. Image sizes must be multiples of the VAE scale factor times this, since the UNet's
-     * skip connections join the feature maps of every level.
+     * How many latent pixels the denoiser needs per step of size. A UNet's downsampling,
+     * 2^(levels − 1), counted from the graph: one stride-2 Conv per downsampler (its skip
+     * connections join the feature maps of every level). SD3's transformer: its patch size, the
+     * stride of the patch-embedding Conv. Image sizes must be multiples of the VAE scale factor
+     * times this.
      */
-    static int unetDownsampling(Path model, PipelineSpec pipeline) throws IOException {
-        OnnxModel unet = OnnxModel.load(model.resolve(pipeline.unet));
+    static int denoiserDownsampling(Path model, PipelineSpec pipeline) throws IOException {
+        OnnxModel denoiser = OnnxModel.load(model.resolve(pipeline.denoiser()));
+        if (!pipeline.family().hasUnet()) {
+            for (Node n : denoiser.graph().nodes()) {
+                if (n.is("Conv") && n.hasAttr("strides")) {
+                    long[] strides = n.attrInts("strides");
+                    if (strides.length == 2 && strides[0] == strides[1] && strides[0] > 1) {
+                        return (int) strides[0];
+                    }
+                }
+            }
+            return 1;
+        }
         int downsamplers = 0;
-        for (Node n : unet.graph().nodes()) {
+        for (Node n : denoiser.graph().nodes()) {
             if (n.is("Conv") && n.hasAttr("strides")) {
                 long[] strides = n.attrInts("strides");
                 if (strides.length == 2 && strides[0] == 2 && strides[1] == 2) {
@@ -263,8 +305,9 @@ final class BenchCommand implements Callable<Integer> {
         return 1 << Math.min(downsamplers, 8);
     }
 
-    private static void checkSizes(List<BenchSettings.Size> sizes, int vaeFactor, int unetFactor, String name, PipelineSpec pipeline) {
-        int multiple = vaeFactor * unetFactor;
+    private static void checkSizes(List<BenchSettings.Size> sizes, int vaeFactor, int denoiserFactor, PipelineFamily family,
+            String name, PipelineSpec pipeline) {
+        int multiple = vaeFactor * denoiserFactor;
         List<String> bad = new ArrayList<>();
         int side = 0;
         for (BenchSettings.Size s : sizes) {
@@ -279,8 +322,9 @@ final class BenchCommand implements Callable<Integer> {
             int below = Math.max(multiple, side / multiple * multiple);
             int above = (side / multiple + 1) * multiple;
             throw new IllegalArgumentException(String.format(Locale.ROOT, "--sizes %s: %s needs widths and heights that are"
-                    + " multiples of %d (VAE scale factor %d × UNet downsampling %d), e.g. %d or %d instead of %d%s",
-                    String.join(",", bad), name, multiple, vaeFactor, unetFactor, below, above, side,
+                    + " multiples of %d (VAE scale factor %d × %s %d), e.g. %d or %d instead of %d%s",
+                    String.join(",", bad), name, multiple, vaeFactor,
+                    family.hasUnet() ? "UNet downsampling" : "transformer patch size", denoiserFactor, below, above, side,
                     pipeline == null ? "" : "; its default is " + pipeline.defaultWidth + "x" + pipeline.defaultHeight));
         }
     }

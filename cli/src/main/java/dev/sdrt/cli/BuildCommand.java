@@ -61,10 +61,7 @@ final class BuildCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (!TensorRt.isAvailable()) {
-            throw new IllegalStateException("cannot build TensorRT engines on this machine: " + TensorRt.unavailableReason()
-                    + " (ONNX Runtime on the CPU needs no engine: use the .onnx file directly)");
-        }
+        requireTensorRt("ONNX Runtime on the CPU needs no engine: use the .onnx file directly");
         int factor = takesLatents(model) ? vaeScaleFactor : 1;
         EngineBuildRequest request = EngineBuildRequest.builder(model)
                 .batch(DimRange.parse(batch))
@@ -82,6 +79,14 @@ final class BuildCommand implements Callable<Integer> {
         log.print(EngineInfo.describe(out));
         log.flush();
         return 0;
+    }
+
+    /** Refuses, saying why, where TensorRT cannot build engines (no GPU, no TensorRT libraries); {@code hint} says what to do instead. */
+    static void requireTensorRt(String hint) {
+        if (!TensorRt.isAvailable()) {
+            throw new IllegalStateException("cannot build TensorRT engines on this machine: " + TensorRt.unavailableReason()
+                    + " (" + hint + ")");
+        }
     }
 
     /** Image encoders take 3-channel pixels; everything else with a 4-D input takes latents. */

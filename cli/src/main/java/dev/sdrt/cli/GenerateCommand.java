@@ -1,12 +1,18 @@
 package dev.sdrt.cli;
 
 import dev.sdrt.runtime.image.RgbImage;
+import dev.sdrt.runtime.loop.CpuLoopDevice;
+import dev.sdrt.runtime.loop.LoopDevice;
+import dev.sdrt.runtime.loop.TrtLoopDevice;
 import dev.sdrt.runtime.pipeline.GeneratedImage;
 import dev.sdrt.runtime.pipeline.GenerationRequest;
 import dev.sdrt.runtime.pipeline.Pipeline;
 import dev.sdrt.runtime.scheduler.Schedulers;
+import dev.sdrt.runtime.trt.TensorRt;
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Callable;
 import me.tongfei.progressbar.ConsoleProgressBarConsumer;
 import me.tongfei.progressbar.ProgressBar;
@@ -15,10 +21,16 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
-/** {@code sdrt generate}: text to image, or image to image, on the embedded default backend (ONNX Runtime, CPU). */
+/**
+ * {@code sdrt generate}: text to image, or image to image, on ONNX Runtime on the CPU (the default) or
+ * with the denoising loop and VAE decoder on a GPU ({@code --backend tensorrt}: the engines of {@code
+ * sdrt build-pipeline}, one synchronization per batch, {@code --cuda-graph} to replay the launches).
+ */
 @Command(name = "generate", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Generates images from a prompt with a pipeline folder made by 'sdrt export-pipeline' (ONNX Runtime, CPU):",
-            "SD 1.x/2.x, SDXL and SD3 (without T5). With --init-image: image to image."})
+        description = {"Generates images from a prompt with a pipeline folder made by 'sdrt export-pipeline':",
+            "SD 1.x/2.x, SDXL and SD3 (without T5). With --init-image: image to image.",
+            "--backend cpu runs everything on ONNX Runtime; --backend tensorrt runs the denoising loop and the VAE decoder",
+            "on the GPU (engines from 'sdrt build-pipeline'), the text encoders on ONNX Runtime."})
 final class GenerateCommand implements Callable<Integer> {
 
     @Option(names = "--model", paramLabel = "DIR", required = true, description = "pipeline folder")
@@ -48,8 +60,18 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--size", paramLabel = "WxH", description = "image size, e.g. 512x512 (same as --width and --height)")
     String size;
 
-    @Option(names = "--backend", paramLabel = "B", defaultValue = "cpu", description = "cpu (ONNX Runtime, the default) or tensorrt")
+    @Option(names = "--backend", paramLabel = "B", defaultValue = "cpu",
+            description = "cpu (ONNX Runtime, the default), tensorrt (NVIDIA GPU, engines from 'sdrt build-pipeline'),"
+                    + " or cpu-loop (the GPU's device loop run on ONNX Runtime, for checking it)")
     String backend;
+
+    @Option(names = "--cuda-graph", description = "tensorrt: capture the loop's launches once per shape and replay them (CUDA graphs)")
+    boolean cudaGraph;
+
+    @Option(names = "--repeat", paramLabel = "N", defaultValue = "1",
+            description = "generate N times, printing each run's timings and the median of runs 2..N (the prompt is encoded once"
+                    + " and cached, so those time the rest); the last run's images are written")
+    int repeat;
 
     @Option(names = "--batch", paramLabel = "N", defaultValue = "1", description = "images per prompt (default 1)")
     int batch;
@@ -85,11 +107,20 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (backend.equals("tensorrt")) {
-            throw new IllegalStateException("the TensorRT backend of sdrt generate is not implemented yet; use --backend cpu"
-                    + " (engines can already be built with 'sdrt build')");
-        } else if (!backend.equals("cpu")) {
-            throw new IllegalArgumentException("--backend must be cpu or tensorrt, not '" + backend + "'");
+        boolean onDevice = switch (backend) {
+            case "cpu" -> false;
+            case "tensorrt", "cpu-loop" -> true;
+            default -> throw new IllegalArgumentException("--backend must be cpu, tensorrt or cpu-loop, not '" + backend + "'");
+        };
+        if (cudaGraph && !onDevice) {
+            throw new IllegalArgumentException("--cuda-graph needs --backend tensorrt: the CPU backend launches no GPU work");
+        }
+        if (repeat < 1) {
+            throw new IllegalArgumentException("--repeat must be at least 1");
+        }
+        if (backend.equals("tensorrt") && !TensorRt.isAvailable()) {
+            throw new IllegalStateException("--backend tensorrt needs an NVIDIA GPU with TensorRT: " + TensorRt.unavailableReason()
+                    + " (--backend cpu runs without one)");
         }
         if (size != null) {
             String[] wh = size.toLowerCase(java.util.Locale.ROOT).split("x");
@@ -117,12 +148,28 @@ final class GenerateCommand implements Callable<Integer> {
             request = request.withInitImage(image, strength);
         }
         PrintWriter log = spec.commandLine().getOut();
-        GeneratedImage result;
-        try (Pipeline pipeline = Pipeline.open(model, threads);
+        GeneratedImage result = null;
+        List<double[]> runs = new ArrayList<>();
+        try (LoopDevice device = openDevice();
+                Pipeline pipeline = device == null ? Pipeline.open(model, threads)
+                        : Pipeline.openOnDevice(model, threads, Pipeline.DEFAULT_MAX_BATCH_IMAGES, device, cudaGraph);
                 ProgressBar bar = new ProgressBarBuilder().setTaskName("denoising").setInitialMax(steps)
                         .setConsumer(new ConsoleProgressBarConsumer(System.err)).setUpdateIntervalMillis(250).build()) {
-            // Image to image runs fewer steps than asked for; the listener says how many.
-            result = pipeline.generate(request, (done, total) -> bar.maxHint(total).stepTo(done));
+            for (int run = 1; run <= repeat; run++) {
+                if (run > 1) {
+                    bar.reset();
+                }
+                long start = System.nanoTime();
+                // Image to image runs fewer steps than asked for; the listener says how many.
+                result = pipeline.generate(request, (done, total) -> bar.maxHint(total).stepTo(done));
+                double[] timings = timings(result, (System.nanoTime() - start) / 1e6);
+                runs.add(timings);
+                if (repeat > 1) {
+                    log.println(onDevice ? deviceLine("run " + run + "/" + repeat, timings)
+                            : "run " + run + "/" + repeat + ": " + hostLine(result.timings()));
+                    log.flush();
+                }
+            }
         }
         for (int i = 0; i < result.count(); i++) {
             Path file = result.count() == 1 ? out : numbered(out, i + 1);
@@ -130,11 +177,63 @@ final class GenerateCommand implements Callable<Integer> {
             log.printf("wrote %s (%dx%d)%n", file, result.width(), result.height());
         }
         GeneratedImage.Timings t = result.timings();
-        log.printf("text encoder %.0f ms, %s%d steps %.0f ms (%.1f ms/step), VAE decoder %.0f ms, total %.0f ms%n",
-                t.textEncoderMs(), initImage != null ? String.format("VAE encoder %.0f ms, ", t.vaeEncoderMs()) : "",
-                t.steps(), t.denoiseMs(), t.denoiseMs() / t.steps(), t.vaeDecoderMs(), t.totalMs());
+        if (!onDevice) {
+            log.println(hostLine(t));
+        } else {
+            log.printf("text encoder %.0f ms, denoising loop and VAE decoder on %s %.0f ms for %d steps%s%n", t.textEncoderMs(),
+                    backend.equals("tensorrt") ? "the GPU" : "the CPU loop device", t.denoiseMs(), t.steps(),
+                    cudaGraph ? (repeat > 1 ? " (replayed CUDA graph)" : " (captured; replays from the next request)") : "");
+            if (repeat > 1) {
+                log.println(deviceLine("median of runs 2.." + repeat, median(runs.subList(1, runs.size()))));
+            } else {
+                log.println(deviceLine("device loop", runs.get(0)));
+            }
+        }
         log.flush();
         return 0;
+    }
+
+    /** The device to run the loop on, or null for the host loop. */
+    private LoopDevice openDevice() {
+        return switch (backend) {
+            case "tensorrt" -> new TrtLoopDevice();
+            case "cpu-loop" -> new CpuLoopDevice(threads);
+            default -> null;
+        };
+    }
+
+    /** {total ms, loop ms, ms per step, synchronizations, upload ms, enqueue ms, wait ms, images}. */
+    private static double[] timings(GeneratedImage r, double wallMs) {
+        GeneratedImage.Timings t = r.timings();
+        return new double[] {wallMs, t.denoiseMs() + t.vaeDecoderMs(), t.denoiseMs() / t.steps(), t.synchronizations(),
+            t.deviceUploadMs(), t.deviceEnqueueMs(), t.deviceWaitMs(), r.count()};
+    }
+
+    private static double[] median(List<double[]> runs) {
+        double[] m = new double[runs.get(0).length];
+        for (int k = 0; k < m.length; k++) {
+            final int column = k;
+            double[] values = runs.stream().mapToDouble(r -> r[column]).sorted().toArray();
+            int n = values.length;
+            m[k] = n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+        }
+        return m;
+    }
+
+    /**
+     * One line of device-loop timings, in a fixed format that scripts parse ("syncs" per batch; the
+     * host's upload, enqueue and wait times add up to the loop's).
+     */
+    static String deviceLine(String label, double[] t) {
+        return String.format(java.util.Locale.ROOT,
+                "%s: total %.1f ms (%.3f s/image), loop %.1f ms (%.2f ms/step), syncs %d, upload %.2f ms, enqueue %.2f ms, wait %.1f ms",
+                label, t[0], t[0] / t[7] / 1000, t[1], t[2], Math.round(t[3]), t[4], t[5], t[6]);
+    }
+
+    private String hostLine(GeneratedImage.Timings t) {
+        return String.format("text encoder %.0f ms, %s%d steps %.0f ms (%.1f ms/step), VAE decoder %.0f ms, total %.0f ms",
+                t.textEncoderMs(), initImage != null ? String.format("VAE encoder %.0f ms, ", t.vaeEncoderMs()) : "",
+                t.steps(), t.denoiseMs(), t.denoiseMs() / t.steps(), t.vaeDecoderMs(), t.totalMs());
     }
 
     private static Path numbered(Path file, int n) {

@@ -125,6 +125,42 @@ class BenchCommandTest {
                 .isPositive();
     }
 
+    /**
+     * tome needs static token counts, which the dynamic export lacks: each cell gets its own folder
+     * whose UNet is pinned to the cell's shapes (batch 1 with guidance: the UNet sees 2; 32 pixels:
+     * 16 latent pixels), and tome merges there.
+     */
+    @Test
+    void tomeVariantsMergeOnTheUnetPinnedToTheirCell() throws Exception {
+        JsonObject json = json(firstOut);
+        String md = Files.readString(firstOut.resolve("bench.md"));
+        for (String name : new String[] {"fp32+tome:0.3", "fp32+tome:0.5"}) {
+            JsonObject v = variant(json, name);
+            assertThat(v.get("status").getAsString()).isEqualTo("ok");
+            assertThat(v.get("per_cell").getAsBoolean()).isTrue();
+            JsonObject cell = onlyCell(v);
+            assertThat(cell.get("status").getAsString()).isEqualTo("ok");
+            assertThat(cell.get("folder").getAsString()).endsWith("@32x32-b2");
+            JsonArray passes = cell.getAsJsonArray("pass_results");
+            JsonObject pin = passes.get(0).getAsJsonObject();
+            assertThat(pin.get("pass").getAsString()).isEqualTo("static-shapes");
+            assertThat(pin.get("notes").getAsJsonArray().get(0).getAsString()).startsWith("pinned batch=2, height=16, width=16");
+            JsonObject tome = passes.get(1).getAsJsonObject();
+            assertThat(tome.get("pass").getAsString()).isEqualTo("tome");
+            assertThat(tome.get("matched").getAsInt()).as(name + " merges").isPositive();
+            assertThat(tome.get("nodes_after").getAsInt()).isGreaterThan(tome.get("nodes_before").getAsInt());
+            assertThat(tome.get("notes").getAsJsonArray().get(0).getAsString()).contains("(256 → ");
+            assertThat(cell.getAsJsonObject("seconds_per_image").get("median").getAsDouble()).isPositive();
+            assertThat(cell.get("speedup_pct").isJsonNull()).isFalse();
+            double cosine = cell.getAsJsonObject("fidelity").get("latent_cosine").getAsDouble();
+            assertThat(cosine).as(name + " approximates the baseline").isBetween(0.5, 0.99999);
+            assertThat(md).containsPattern("\\| `" + name.replace("+", "\\+") + "` \\| 32x32 \\| 1 \\| [0-9.]+ \\|.*\\| 0\\.[0-9]{6} \\|");
+            assertThat(md).contains("- `" + name + "`: built").contains("32x32 batch 1: `" + name.replace(':', '-') + "@32x32-b2` built;"
+                    + " static-shapes pinned 3 dimensions; tome matched");
+        }
+        assertThat(md).doesNotContain("changed nothing");
+    }
+
     @Test
     void environmentIsRecorded() throws Exception {
         JsonObject env = json(firstOut).getAsJsonObject("environment");
@@ -145,11 +181,15 @@ class BenchCommandTest {
 
     @Test
     void unknownPartFailsAloneAndASecondRunReusesTheVariantFolders() throws Exception {
-        CliTest.Result again = bench(out, "--variants", "fp32,fp32+fuse-qkv,fp32+bogus,fp32+deepcache:3");
+        CliTest.Result again = bench(out, "--variants", "fp32,fp32+fuse-qkv,fp32+bogus,fp32+deepcache:3,fp32+tome:0.5");
         assertThat(again.code()).as(again.err()).isZero();
-        assertThat(again.err()).contains("model: reused").contains("fp32+fuse-qkv: reused variants/fp32+fuse-qkv");
+        assertThat(again.err()).contains("model: reused").contains("fp32+fuse-qkv: reused variants/fp32+fuse-qkv")
+                .contains("fp32+tome:0.5 32x32 batch 1: reused variants/fp32+tome-0.5@32x32-b2");
         JsonObject json = json(out);
-        assertThat(json.getAsJsonArray("variants")).hasSize(4);
+        assertThat(json.getAsJsonArray("variants")).hasSize(5);
+        assertThat(variant(json, "fp32+tome:0.5").get("cache").getAsString()).isEqualTo("reused");
+        assertThat(onlyCell(variant(json, "fp32+tome:0.5")).getAsJsonArray("pass_results").get(1).getAsJsonObject()
+                .get("matched").getAsInt()).as("a reused folder reports its passes").isPositive();
         assertThat(variant(json, "fp32+fuse-qkv").get("cache").getAsString()).isEqualTo("reused");
         assertThat(variant(json, "fp32+fuse-qkv").get("status").getAsString()).isEqualTo("ok");
         assertThat(variant(json, "fp32").get("status").getAsString()).isEqualTo("ok");
@@ -186,7 +226,8 @@ class BenchCommandTest {
     @Test
     void badOptionsAreRefused() {
         assertThat(bench(tmp.resolve("b1"), "--baseline", "fp16").err()).contains("--baseline fp16 is not one of the variants");
-        assertThat(sdrt("bench", "--arch", "sdxl", "--out", tmp.resolve("b2").toString()).err()).contains("not runnable");
+        assertThat(sdrt("bench", "--arch", "sd4", "--out", tmp.resolve("b2").toString()).err())
+                .contains("unknown architecture 'sd4'");
         assertThat(bench(tmp.resolve("b3"), "--variants", " , ").err()).contains("names no variant");
     }
 }

@@ -3,11 +3,13 @@ package dev.sdrt.cli;
 import static dev.sdrt.cli.CliTest.sdrt;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import dev.sdrt.runtime.pipeline.GeneratedImage;
 import dev.sdrt.runtime.pipeline.GenerationRequest;
 import dev.sdrt.runtime.pipeline.StepListener;
 import dev.sdrt.runtime.pipeline.Pipeline;
+import dev.sdrt.runtime.trt.TensorRt;
 import java.awt.image.BufferedImage;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -173,9 +175,47 @@ class GenerateCliTest {
         assertThat(ImageIO.read(out.toFile()).getWidth()).isEqualTo(48);
         CliTest.Result badSize = sdrt("generate", "--model", pipeline.toString(), "--prompt", "x", "--size", "48by16");
         assertThat(badSize.err()).contains("--size must look like 512x512");
-        CliTest.Result trt = sdrt("generate", "--model", pipeline.toString(), "--prompt", "x", "--backend", "tensorrt");
+        CliTest.Result graphOnCpu = sdrt("generate", "--model", pipeline.toString(), "--prompt", "x", "--cuda-graph");
+        assertThat(graphOnCpu.code()).isEqualTo(2);
+        assertThat(graphOnCpu.err()).contains("--cuda-graph needs --backend tensorrt");
+        CliTest.Result unknown = sdrt("generate", "--model", pipeline.toString(), "--prompt", "x", "--backend", "cuda");
+        assertThat(unknown.err()).contains("--backend must be cpu, tensorrt or cpu-loop");
+    }
+
+    @Test
+    void tensorRtWithoutAGpuSaysWhy() {
+        assumeFalse(TensorRt.isAvailable(), "this machine has TensorRT; the GPU suite runs the backend");
+        Path out = tmp.resolve("trt.png");
+        CliTest.Result trt = sdrt("generate", "--model", pipeline.toString(), "--prompt", "x", "--backend", "tensorrt",
+                "--out", out.toString());
         assertThat(trt.code()).isEqualTo(1);
-        assertThat(trt.err()).contains("TensorRT backend of sdrt generate is not implemented yet");
+        assertThat(trt.err()).contains("--backend tensorrt needs an NVIDIA GPU with TensorRT").contains("--backend cpu");
+        assertThat(out).doesNotExist();
+    }
+
+    /** The device loop's CLI path, on the CPU loop device: one wait per batch, host enqueue and wait reported. */
+    @Test
+    void theDeviceLoopReportsItsSynchronizationsAndHostTimes() throws Exception {
+        Path out = tmp.resolve("loop.png");
+        CliTest.Result r = sdrt("generate", "--model", pipeline.toString(), "--prompt", "a red fox", "--steps", "3", "--seed", "5",
+                "--backend", "cpu-loop", "--cuda-graph", "--repeat", "2", "--out", out.toString());
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.out()).contains("run 1/2: total").contains("run 2/2: total").contains("median of runs 2..2: total")
+                .contains("syncs 1,").contains("enqueue").contains("wait").contains("replayed CUDA graph");
+        Path host = tmp.resolve("host.png");
+        assertThat(sdrt("generate", "--model", pipeline.toString(), "--prompt", "a red fox", "--steps", "3", "--seed", "5",
+                "--out", host.toString()).code()).isZero();
+        BufferedImage a = ImageIO.read(out.toFile());
+        BufferedImage b = ImageIO.read(host.toFile());
+        for (int y = 0; y < a.getHeight(); y++) {
+            for (int x = 0; x < a.getWidth(); x++) {
+                for (int shift = 0; shift <= 16; shift += 8) {
+                    int da = (a.getRGB(x, y) >> shift) & 0xff;
+                    int db = (b.getRGB(x, y) >> shift) & 0xff;
+                    assertThat(Math.abs(da - db)).as("device loop vs host loop pixel").isLessThanOrEqualTo(1);
+                }
+            }
+        }
     }
 
     @Test

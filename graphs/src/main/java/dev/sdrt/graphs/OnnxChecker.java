@@ -57,6 +57,15 @@ public final class OnnxChecker {
      * graph. Large weights are not copied: they enter as typed inputs.
      */
     public static void inferShapes(OnnxModel model) {
+        inferShapes(model, false);
+    }
+
+    /**
+     * As {@link #inferShapes(OnnxModel)}; when {@code strict}, a node whose inference fails
+     * (incompatible shapes, an inferred shape that contradicts a stated one) is an error instead of
+     * being left uninferred. Ops without a registered schema are not errors either way.
+     */
+    public static void inferShapes(OnnxModel model, boolean strict) {
         ensureLoaded();
         ModelProto full = model.toInlineProtoForInference(INLINE_ELEMENTS);
         byte[] bytes = full.toByteArray();
@@ -68,7 +77,7 @@ public final class OnnxChecker {
             try {
                 // Data propagation follows Shape → Gather → Concat → Reshape chains, so static sizes survive
                 // the dynamic-looking reshapes that exporters write around norms and attention.
-                try (org.bytedeco.onnx.ShapeInferenceOptions options = new org.bytedeco.onnx.ShapeInferenceOptions(false, 0, true)) {
+                try (org.bytedeco.onnx.ShapeInferenceOptions options = new org.bytedeco.onnx.ShapeInferenceOptions(false, strict ? 1 : 0, true)) {
                     org.bytedeco.onnx.global.onnx.InferShapes(nativeModel, org.bytedeco.onnx.OpSchemaRegistry.Instance(), options,
                             null);
                 }

@@ -9,6 +9,7 @@ import com.google.gson.JsonPrimitive;
 import dev.sdrt.cli.bench.BenchResult.Cell;
 import dev.sdrt.cli.bench.BenchResult.VariantResult;
 import dev.sdrt.cli.bench.BenchSettings.Size;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 
@@ -83,8 +84,8 @@ public final class BenchReport {
         md.append("\n- **s/image**: wall time of one request (text encoder — served from the prompt cache after the first "
                 + "run —, the denoising loop, the VAE decoder) divided by the batch; median of the timed runs, spread = min–max.\n");
         md.append("- **speed-up**: baseline s/image ÷ variant s/image − 1, at the same size and batch.\n");
-        md.append("- **UNet ms/step**: denoising loop time ÷ steps (one UNet call over the classifier-free-guidance batch of "
-                + "2 × batch, plus the host-side scheduler update).\n");
+        md.append("- **UNet ms/step**: denoising loop time ÷ steps (one denoiser call — the UNet, or SD3's transformer — over the "
+                + "classifier-free-guidance batch of 2 × batch, plus the host-side scheduler update).\n");
         md.append("- **peak RSS**: the process's peak resident memory during the cell (JVM heap + ONNX Runtime native memory); "
                 + "Δ = that peak minus the RSS just before the variant's pipeline opened (its weights, sessions and activations). "
                 + "Memory a previous variant or the JVM's heap released or kept shifts Δ, so read it as a rough figure (it can be "
@@ -93,29 +94,59 @@ public final class BenchReport {
                 + "size and batch): cosine similarity, and PSNR (latents: peak = the baseline latents' range; images: 8-bit, "
                 + "peak 255; ∞ = identical).\n");
         md.append("- Variant parts: `fp32` (the exported graph), `fp16`/`bf16` (precision pass, run last), `fuse-qkv`, "
-                + "`channels-last`, `tome:R` (`tome:ratio=R`), `int8`/`fp8` (qdq with `--scales`), `deepcache:N` (DeepCache: full UNet every N steps, shallow UNet between).\n");
+                + "`channels-last`, `tome:R[:max_downsample=D]` (`tome:ratio=R`, built per size and batch on the denoiser pinned with `static-shapes`; "
+                + "`tome:0` pins without merging, a control for what static shapes alone change), `int8`/`fp8` (qdq with "
+                + "`--scales`), `deepcache:N` (DeepCache: full UNet every N steps, shallow UNet between; UNet pipelines only).\n");
         md.append("\nVariant folders (under `variants/`, reused while their manifest matches):\n\n");
         for (VariantResult v : r.variants()) {
-            if (v.cache() == null) {
+            if (v.cache() == null && v.cells().stream().noneMatch(c -> c.prepared() != null)) {
                 continue;
             }
-            md.append("- `").append(v.variant().name()).append("`: ").append(v.cache());
-            if (!v.variant().passes().isEmpty()) {
-                md.append(" — passes `").append(v.variant().passes()).append("`");
-                for (VariantFolders.PassSummary p : v.passes()) {
-                    md.append(String.format(Locale.ROOT, "; %s matched %d, %d → %d nodes", p.pass(), p.matched(),
-                            p.nodesBefore(), p.nodesAfter()));
-                    if (p.matched() == 0 && p.changes() == 0) {
-                        md.append(" (**changed nothing** at this model)");
-                    }
+            md.append("- `").append(v.variant().name()).append("`: ");
+            if (!v.variant().perCell()) {
+                md.append(v.cache());
+                if (!v.variant().passes().isEmpty()) {
+                    md.append(" — passes `").append(v.variant().passes()).append("`");
+                    passNotes(md, v.passes());
                 }
-                if (!v.passes().isEmpty() && v.passes().stream().allMatch(p -> p.matched() == 0 && p.changes() == 0)) {
-                    md.append(" — no pass changed the graph: its UNet is the exported one");
-                }
+                md.append('\n');
+                continue;
             }
-            md.append('\n');
+            md.append(v.cache() == null ? "failed" : v.cache()).append(" — passes `").append(v.variant().passes())
+                    .append("`, one folder per size and batch (they need static shapes: `static-shapes` pins the denoiser's"
+                            + " batch, height and width to the cell's first)\n");
+            for (Cell c : v.cells()) {
+                VariantFolders.Prepared p = c.prepared();
+                if (p == null) {
+                    continue;
+                }
+                md.append("  - ").append(c.size()).append(" batch ").append(c.batch()).append(": `")
+                        .append(p.folder().getFileName()).append("` ").append(p.cache());
+                passNotes(md, p.passes());
+                md.append('\n');
+            }
         }
         return md.toString();
+    }
+
+    /** Per pass: matched, nodes; the variant's own passes that changed nothing are flagged. */
+    private static void passNotes(StringBuilder md, List<VariantFolders.PassSummary> passes) {
+        for (VariantFolders.PassSummary p : passes) {
+            if (p.pass().equals("static-shapes")) {
+                md.append(String.format(Locale.ROOT, "; static-shapes pinned %d dimensions", p.matched()));
+                continue;
+            }
+            md.append(String.format(Locale.ROOT, "; %s matched %d, %d → %d nodes", p.pass(), p.matched(),
+                    p.nodesBefore(), p.nodesAfter()));
+            if (p.matched() == 0 && p.changes() == 0) {
+                md.append(" (**changed nothing** at this model)");
+            }
+        }
+        List<VariantFolders.PassSummary> own = passes.stream().filter(p -> !p.pass().equals("static-shapes")).toList();
+        if (!own.isEmpty() && own.stream().allMatch(p -> p.matched() == 0 && p.changes() == 0)) {
+            md.append(" — no pass changed the graph: its denoiser is the exported one")
+                    .append(own.size() < passes.size() ? " (with pinned shapes)" : "");
+        }
     }
 
     private static String db(double v) {
@@ -184,20 +215,8 @@ public final class BenchReport {
             o.addProperty("cache", v.cache());
             o.addProperty("folder", v.folder() == null ? null : v.folder().toAbsolutePath().toString());
             o.addProperty("prepare_ms", v.prepareMs());
-            JsonArray passes = new JsonArray();
-            for (VariantFolders.PassSummary p : v.passes()) {
-                JsonObject po = new JsonObject();
-                po.addProperty("pass", p.pass());
-                po.addProperty("matched", p.matched());
-                po.addProperty("changes", p.changes());
-                po.addProperty("nodes_before", p.nodesBefore());
-                po.addProperty("nodes_after", p.nodesAfter());
-                JsonArray notes = new JsonArray();
-                p.notes().forEach(notes::add);
-                po.add("notes", notes);
-                passes.add(po);
-            }
-            o.add("pass_results", passes);
+            o.addProperty("per_cell", v.variant().perCell());
+            o.add("pass_results", passResults(v.passes()));
             JsonArray cells = new JsonArray();
             for (Cell c : v.cells()) {
                 cells.add(cell(c));
@@ -209,6 +228,23 @@ public final class BenchReport {
         return new GsonBuilder().setPrettyPrinting().disableHtmlEscaping().serializeNulls().create().toJson(root) + "\n";
     }
 
+    private static JsonArray passResults(List<VariantFolders.PassSummary> summaries) {
+        JsonArray passes = new JsonArray();
+        for (VariantFolders.PassSummary p : summaries) {
+            JsonObject po = new JsonObject();
+            po.addProperty("pass", p.pass());
+            po.addProperty("matched", p.matched());
+            po.addProperty("changes", p.changes());
+            po.addProperty("nodes_before", p.nodesBefore());
+            po.addProperty("nodes_after", p.nodesAfter());
+            JsonArray notes = new JsonArray();
+            p.notes().forEach(notes::add);
+            po.add("notes", notes);
+            passes.add(po);
+        }
+        return passes;
+    }
+
     private static JsonObject cell(Cell c) {
         JsonObject o = new JsonObject();
         o.addProperty("width", c.size().width());
@@ -216,6 +252,13 @@ public final class BenchReport {
         o.addProperty("batch", c.batch());
         o.addProperty("status", c.status().name().toLowerCase(Locale.ROOT));
         o.addProperty("reason", c.reason());
+        if (c.prepared() != null) {
+            VariantFolders.Prepared p = c.prepared();
+            o.addProperty("folder", p.folder().toAbsolutePath().toString());
+            o.addProperty("cache", p.cache());
+            o.addProperty("prepare_ms", p.millis());
+            o.add("pass_results", passResults(p.passes()));
+        }
         if (!c.ok()) {
             return o;
         }

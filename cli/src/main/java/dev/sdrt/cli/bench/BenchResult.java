@@ -19,7 +19,10 @@ public record BenchResult(BenchSettings settings, Map<String, String> environmen
      * One variant.
      *
      * @param status "ok" when it ran (its cells may still fail one by one) or "failed"
-     * @param cache  "baseline model", "built", "reused", or null when no folder was made
+     * @param cache  "baseline model", "built", "reused", or null when no folder was made; for a per-cell variant
+     *               its cells' ("built", "reused", or e.g. "built 1, reused 2")
+     * @param folder the variant's folder; a per-cell variant's first, each cell's is in {@link Cell#prepared()}
+     * @param passes what the passes did; a per-cell variant's first cell's, each cell's is in {@link Cell#prepared()}
      */
     public record VariantResult(Variant variant, String status, String reason, String cache, Path folder, double prepareMs,
             List<VariantFolders.PassSummary> passes, List<Cell> cells) {
@@ -48,13 +51,26 @@ public record BenchResult(BenchSettings settings, Map<String, String> environmen
      * @param peakRssBytes   peak process RSS during the cell (JVM + native); null: n/a
      * @param rssDeltaBytes  that peak minus RSS before the variant's pipeline opened; null: n/a
      * @param fidelity       against the baseline's cell; null for the baseline itself or without one
+     * @param prepared       the cell's own folder for a {@linkplain Variant#perCell() per-cell} variant; null when
+     *                       the variant has one folder for every cell (or none could be made)
      */
     public record Cell(Size size, int batch, CellStatus status, String reason, double[] runMs, double[] unetMsPerStep,
             double[] textEncoderMs, double[] vaeDecoderMs, Stats secondsPerImage, Stats unetStep, Double speedupPct,
-            Long peakRssBytes, Long rssDeltaBytes, String memoryMethod, Fidelity fidelity) {
+            Long peakRssBytes, Long rssDeltaBytes, String memoryMethod, Fidelity fidelity, VariantFolders.Prepared prepared) {
 
         public boolean ok() {
             return status == CellStatus.OK;
+        }
+
+        /** A cell that did not run. */
+        static Cell failed(Size size, int batch, CellStatus status, String reason, VariantFolders.Prepared prepared) {
+            return new Cell(size, batch, status, reason, null, null, null, null, null, null, null, null, null, null, null,
+                    prepared);
+        }
+
+        Cell withPrepared(VariantFolders.Prepared p) {
+            return new Cell(size, batch, status, reason, runMs, unetMsPerStep, textEncoderMs, vaeDecoderMs, secondsPerImage,
+                    unetStep, speedupPct, peakRssBytes, rssDeltaBytes, memoryMethod, fidelity, p);
         }
     }
 }

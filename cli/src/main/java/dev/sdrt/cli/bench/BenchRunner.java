@@ -14,6 +14,7 @@ import java.io.PrintWriter;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -63,9 +64,9 @@ public final class BenchRunner {
             }
         }
         int cells = settings.sizes().size() * settings.batches().size();
-        say("bench: %d variants, sizes %s, batch %s, %d steps, %d warm-up + %d timed runs each, seed %d, baseline %s"
+        say("bench: %d variants, sizes %s, batch %s, %d steps (%s), %d warm-up + %d timed runs each, seed %d, baseline %s"
                 + " (ONNX Runtime CPU, threads: %s, %s)", order.size(), settings.sizes(), settings.batches(),
-                settings.steps(), settings.warmup(), settings.runs(), settings.seed(), settings.baseline(),
+                settings.steps(), settings.scheduler(), settings.warmup(), settings.runs(), settings.seed(), settings.baseline(),
                 environment.get("threads"), environment.get("cpu"));
         long runnable = order.stream().filter(Variant::runnable).count();
         if (System.console() != null) {
@@ -78,7 +79,7 @@ public final class BenchRunner {
             int index = 0;
             for (Variant v : order) {
                 index++;
-                results.put(v.name(), runVariant(v, index, order.size(), folders));
+                results.put(v.name(), runVariant(v, index, order.size(), folders, spec));
             }
         } finally {
             if (bar != null) {
@@ -89,11 +90,23 @@ public final class BenchRunner {
         return new BenchResult(settings, environment, inOrder, started, (System.nanoTime() - start) / 1e9);
     }
 
-    private VariantResult runVariant(Variant v, int index, int total, VariantFolders folders) {
+    private VariantResult runVariant(Variant v, int index, int total, VariantFolders folders, PipelineSpec spec) {
         String head = String.format("[%d/%d] %s", index, total, v.name());
         if (v.status() == Variant.Status.FAILED) {
             say("%s: failed: %s", head, v.reason());
             return new VariantResult(v, "failed", v.reason(), null, null, 0, List.of(), List.of());
+        }
+        if (v.deepCache() > 1 && !spec.family().hasUnet()) {
+            if (bar != null) {
+                bar.maxHint(bar.getMax() - stepsPerVariant());
+            }
+            String reason = "deepcache:" + v.deepCache() + " splits a UNet, and this " + spec.family().id()
+                    + " pipeline has none (its denoiser is a transformer)";
+            say("%s: failed: %s", head, reason);
+            return new VariantResult(v, "failed", reason, null, null, 0, List.of(), List.of());
+        }
+        if (v.perCell()) {
+            return runPerCell(v, head, folders, spec);
         }
         VariantFolders.Prepared prepared;
         try {
@@ -102,17 +115,11 @@ public final class BenchRunner {
             if (bar != null) {
                 bar.maxHint(bar.getMax() - stepsPerVariant());
             }
-            String reason = "rewriting the UNet (" + v.passes() + "): " + message(e);
+            String reason = "rewriting the " + denoiserName(spec) + " (" + v.passes() + "): " + message(e);
             say("%s: failed: %s", head, reason);
             return new VariantResult(v, "failed", reason, null, null, 0, List.of(), List.of());
         }
-        switch (prepared.cache()) {
-            case "reused" -> say("%s: reused %s (manifest matches: passes %s, same source UNet)", head,
-                    settings.out().relativize(prepared.folder()), v.passes());
-            case "built" -> say("%s: built %s in %.1f s (%s)", head, settings.out().relativize(prepared.folder()),
-                    prepared.millis() / 1000, describe(prepared.passes()));
-            default -> say("%s: the exported model, no passes", head);
-        }
+        sayPrepared(head, v, prepared);
         List<Cell> cells = new ArrayList<>();
         System.gc();
         long rssBefore = ProcessMemory.rssBytes();
@@ -126,12 +133,88 @@ public final class BenchRunner {
             if (bar != null) {
                 bar.maxHint(bar.getMax() - stepsPerVariant() + stepsPerCell() * cells.size());
             }
-            String reason = (isOom(e) ? "OOM while loading: " : "ONNX Runtime could not load it: ") + message(e);
+            String reason = loadFailure(e);
             say("%s: failed: %s", head, reason);
             return new VariantResult(v, "failed", reason, prepared.cache(), prepared.folder(), prepared.millis(),
                     prepared.passes(), cells);
         }
         return new VariantResult(v, "ok", null, prepared.cache(), prepared.folder(), prepared.millis(), prepared.passes(), cells);
+    }
+
+    /**
+     * A variant whose passes need static shapes: per cell, its folder with the denoiser pinned to
+     * the cell's batch and latent size, and a pipeline on it. A cell whose folder cannot be made or
+     * opened fails alone.
+     */
+    private VariantResult runPerCell(Variant v, String head, VariantFolders folders, PipelineSpec spec) {
+        List<Cell> cells = new ArrayList<>();
+        List<VariantFolders.Prepared> prepared = new ArrayList<>();
+        String firstFailure = null;
+        for (Size size : settings.sizes()) {
+            for (int batch : settings.batches()) {
+                String where = String.format("%s %s batch %d", head, size, batch);
+                VariantFolders.Pin pin = VariantFolders.Pin.of(size, batch, settings.guidance(), spec.vaeScaleFactor);
+                VariantFolders.Prepared p;
+                try {
+                    p = folders.prepare(v, pin);
+                } catch (Exception | OutOfMemoryError e) {
+                    skipCellSteps();
+                    String reason = "rewriting the " + denoiserName(spec) + " pinned to " + pin.describe().replace(';', ' ')
+                            + " (" + v.passes() + "): " + message(e);
+                    say("%s: failed: %s", where, reason);
+                    cells.add(Cell.failed(size, batch, CellStatus.FAILED, reason, null));
+                    firstFailure = firstFailure == null ? reason : firstFailure;
+                    continue;
+                }
+                prepared.add(p);
+                sayPrepared(where, v, p);
+                System.gc();
+                long rssBefore = ProcessMemory.rssBytes();
+                try (Pipeline pipeline = Pipeline.open(p.folder(), settings.threads())) {
+                    cells.add(runCell(v, pipeline, size, batch, rssBefore).withPrepared(p));
+                } catch (Exception | OutOfMemoryError e) {
+                    skipCellSteps();
+                    String reason = loadFailure(e);
+                    say("%s: failed: %s", where, reason);
+                    cells.add(Cell.failed(size, batch, isOom(e) ? CellStatus.OOM : CellStatus.FAILED, reason, p));
+                    firstFailure = firstFailure == null ? reason : firstFailure;
+                }
+            }
+        }
+        if (prepared.isEmpty()) {
+            return new VariantResult(v, "failed", firstFailure, null, null, 0, List.of(), cells);
+        }
+        Map<String, Integer> caches = new LinkedHashMap<>();
+        prepared.forEach(p -> caches.merge(p.cache(), 1, Integer::sum));
+        String cache = caches.size() == 1 ? caches.keySet().iterator().next()
+                : String.join(", ", caches.entrySet().stream().map(e -> e.getKey() + " " + e.getValue()).toList());
+        double millis = prepared.stream().mapToDouble(VariantFolders.Prepared::millis).sum();
+        VariantFolders.Prepared first = prepared.get(0);
+        return new VariantResult(v, "ok", null, cache, first.folder(), millis, first.passes(), cells);
+    }
+
+    private void sayPrepared(String head, Variant v, VariantFolders.Prepared prepared) {
+        switch (prepared.cache()) {
+            case "reused" -> say("%s: reused %s (manifest matches: passes %s, same source denoiser)", head,
+                    settings.out().relativize(prepared.folder()), v.passes());
+            case "built" -> say("%s: built %s in %.1f s (%s)", head, settings.out().relativize(prepared.folder()),
+                    prepared.millis() / 1000, describe(prepared.passes()));
+            default -> say("%s: the exported model, no passes", head);
+        }
+    }
+
+    private void skipCellSteps() {
+        if (bar != null) {
+            bar.maxHint(bar.getMax() - stepsPerCell());
+        }
+    }
+
+    private static String loadFailure(Throwable e) {
+        return (isOom(e) ? "OOM while loading: " : "ONNX Runtime could not load it: ") + message(e);
+    }
+
+    private static String denoiserName(PipelineSpec spec) {
+        return spec.family().hasUnet() ? "UNet" : "transformer";
     }
 
     private Cell runCell(Variant v, Pipeline pipeline, Size size, int batch, long rssBefore) {
@@ -171,8 +254,7 @@ public final class BenchRunner {
             boolean oom = isOom(e);
             String reason = message(e);
             say("%s: %s", where, oom ? "OOM: " + reason : "failed: " + reason);
-            return new Cell(size, batch, oom ? CellStatus.OOM : CellStatus.FAILED, reason, null, null, null, null, null, null,
-                    null, null, null, null, null);
+            return Cell.failed(size, batch, oom ? CellStatus.OOM : CellStatus.FAILED, reason, null);
         }
         Long peak = null;
         String memoryMethod;
@@ -218,7 +300,7 @@ public final class BenchRunner {
                 speedup == null || isBaseline ? "" : String.format(Locale.ROOT, ", %+.1f%% vs %s", speedup, settings.baseline()),
                 fidelity == null ? "" : String.format(Locale.ROOT, ", latent cosine %.6f", fidelity.latentCosine()));
         return new Cell(size, batch, CellStatus.OK, null, runMs, unet, text, vae, secondsPerImage, unetStep, speedup, peak, rssDelta,
-                memoryMethod, fidelity);
+                memoryMethod, fidelity, null);
     }
 
     /** A line per run that took a while, so a long cell shows it is moving (short ones stay quiet). */
@@ -238,6 +320,9 @@ public final class BenchRunner {
     }
 
     private static String describe(List<VariantFolders.PassSummary> passes) {
+        if (passes.isEmpty()) {
+            return "no passes";
+        }
         List<String> parts = new ArrayList<>();
         for (VariantFolders.PassSummary p : passes) {
             parts.add(p.pass() + ": matched " + p.matched() + ", " + p.nodesBefore() + " → " + p.nodesAfter() + " nodes");

@@ -1,6 +1,7 @@
 package dev.sdrt.cli.bench;
 
 import dev.sdrt.graphs.passes.PassPipeline;
+import dev.sdrt.runtime.pipeline.PipelineFamily;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
@@ -18,12 +19,15 @@ import java.util.function.Consumer;
  *   fp16 | bf16          precision pass (always run last)
  *   fuse-qkv             fuse-qkv
  *   channels-last        channels-last
- *   tome:R               tome:ratio=R
+ *   tome:R               tome:ratio=R (tome:R:max_downsample=D: also the blocks up to D times coarser)
  *   int8 | fp8           qdq with the --scales file
  *   deepcache:N          DeepCache: full UNet every N steps, shallow UNet (branch 0) between
  * </pre>
  *
- * Passes run in the order the parts are written, the precision part last. A variant that cannot run
+ * Passes run in the order the parts are written, the precision part last. A variant with a pass
+ * that needs static shapes ({@link #SHAPE_DEPENDENT_PASSES}: tome) is {@linkplain #perCell() built
+ * per cell}: its denoiser is pinned to the cell's batch and latent size with {@code static-shapes}
+ * before its passes run. A variant that cannot run
  * is not an error: it carries its {@link Status} and reason into the report, and the others still run.
  *
  * @param name    the variant as the user wrote it
@@ -39,7 +43,14 @@ public record Variant(String name, List<String> parts, String passes, int deepCa
     }
 
     /** The part names this parser knows, for error messages. */
-    public static final String KNOWN_PARTS = "fp32, fp16, bf16, fuse-qkv, channels-last, tome:R, int8, fp8, deepcache:N";
+    public static final String KNOWN_PARTS = "fp32, fp16, bf16, fuse-qkv, channels-last, tome:R[:max_downsample=D],"
+            + " int8, fp8, deepcache:N";
+
+    /**
+     * Passes that plan on static shapes (token merging needs static token counts), so the rewritten
+     * denoiser depends on the size and batch it runs at.
+     */
+    public static final Set<String> SHAPE_DEPENDENT_PASSES = Set.of("tome");
 
     /** qdq option names that may select fp8 (the qdq pass names its own; the first it accepts is used). */
     private static final List<String> FP8_OPTION_KEYS = List.of("type", "format", "dtype", "precision", "mode");
@@ -48,9 +59,40 @@ public record Variant(String name, List<String> parts, String passes, int deepCa
         return status == Status.RUNNABLE;
     }
 
+    /**
+     * Whether the rewritten denoiser depends on the cell (size and batch): one of its passes is in
+     * {@link #SHAPE_DEPENDENT_PASSES}, so each cell gets its own folder, pinned to its shapes.
+     */
+    public boolean perCell() {
+        if (passes == null || passes.isEmpty()) {
+            return false;
+        }
+        for (String pass : passes.split(",")) {
+            if (SHAPE_DEPENDENT_PASSES.contains(pass.split(":", 2)[0].trim())) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** The variants run by default on the CPU: channels-last only where this build registers that pass. */
     public static List<String> defaultNames(Set<String> registeredPasses) {
-        List<String> names = new ArrayList<>(List.of("fp32", "fp32+fuse-qkv", "fp32+tome:0.3", "fp32+tome:0.5"));
+        return defaultNames(registeredPasses, PipelineFamily.SD);
+    }
+
+    /**
+     * The default variants for a pipeline family. SDXL's UNet has no transformer blocks at the
+     * latent's own resolution, so its tome variants merge one level down (max_downsample=2, as
+     * tomesd advises for SDXL); SD3's transformer has joint attention only, which token merging
+     * leaves alone, so its defaults have no tome variants.
+     */
+    public static List<String> defaultNames(Set<String> registeredPasses, PipelineFamily family) {
+        List<String> names = new ArrayList<>(List.of("fp32", "fp32+fuse-qkv"));
+        if (family == PipelineFamily.SD) {
+            names.addAll(List.of("fp32+tome:0.3", "fp32+tome:0.5"));
+        } else if (family == PipelineFamily.SDXL) {
+            names.addAll(List.of("fp32+tome:0.3:max_downsample=2", "fp32+tome:0.5:max_downsample=2"));
+        }
         if (registeredPasses.contains("channels-last")) {
             names.add("fp32+channels-last");
         }
@@ -102,7 +144,8 @@ public record Variant(String name, List<String> parts, String passes, int deepCa
             } else if (lower.equals("fuse-qkv") || lower.equals("channels-last") || lower.equals("cleanup")) {
                 passes.add(lower);
             } else if (lower.startsWith("tome:") || lower.equals("tome")) {
-                String value = lower.equals("tome") ? "" : lower.substring(5).trim();
+                String[] options = (lower.equals("tome") ? "" : lower.substring(5)).split(":", -1);
+                String value = options[0].trim();
                 if (value.startsWith("ratio=")) {
                     value = value.substring(6).trim();
                 }
@@ -115,7 +158,21 @@ public record Variant(String name, List<String> parts, String passes, int deepCa
                 if (!(ratio >= 0 && ratio <= 0.75)) {
                     return failed(name, parts, "tome ratio must be in [0, 0.75], got " + value);
                 }
-                passes.add("tome:ratio=" + value);
+                String spec = "tome:ratio=" + value;
+                for (int i = 1; i < options.length; i++) {
+                    String option = options[i].trim();
+                    String d = option.startsWith("max_downsample=") ? option.substring(15).trim() : null;
+                    try {
+                        if (d == null || Integer.parseInt(d) < 1) {
+                            throw new NumberFormatException();
+                        }
+                    } catch (NumberFormatException e) {
+                        return failed(name, parts, "tome takes a ratio and optionally max_downsample=D (D ≥ 1), e.g."
+                                + " tome:0.5:max_downsample=2 (got '" + part + "')");
+                    }
+                    spec += ":max_downsample=" + d;
+                }
+                passes.add(spec);
             } else if (lower.equals("int8") || lower.equals("fp8")) {
                 if (!registeredPasses.contains("qdq")) {
                     return failed(name, parts, lower + " needs the qdq pass, which this build does not have");

@@ -10,6 +10,9 @@ import dev.sdrt.enginebuilder.FileHash;
 import dev.sdrt.enginebuilder.SdrtVersion;
 import dev.sdrt.graphs.OnnxChecker;
 import dev.sdrt.graphs.OnnxModel;
+import dev.sdrt.graphs.ir.Dim;
+import dev.sdrt.graphs.ir.Shape;
+import dev.sdrt.graphs.ir.Value;
 import dev.sdrt.graphs.passes.DeepCacheSplitter;
 import dev.sdrt.graphs.passes.PassPipeline;
 import dev.sdrt.graphs.passes.PassResult;
@@ -28,10 +31,15 @@ import java.util.stream.Stream;
 
 /**
  * Variant pipeline folders under {@code OUT/variants/}: the baseline's files hard-linked (copied
- * where links fail) and the rewritten UNet. Each folder has a manifest ({@value #MANIFEST}) with the
- * pass spec, the SHA-256 of the source UNet (and of the scales file) and the sdrt version; a later
- * run whose inputs match reuses the folder without loading or rewriting anything, so it starts
- * timing at once.
+ * where links fail) and the rewritten denoiser (the UNet, or SD3's transformer). Each folder has a
+ * manifest ({@value #MANIFEST}) with the pass spec, the SHA-256 of the source denoiser (and of the
+ * scales file) and the sdrt version; a later run whose inputs match reuses the folder without
+ * loading or rewriting anything, so it starts timing at once.
+ *
+ * <p>A {@linkplain Variant#perCell() per-cell} variant (its passes need static shapes) has one
+ * folder per cell, {@code VARIANT@WxH-bN} (image size, denoiser batch N: twice the images with
+ * guidance): its denoiser's batch, height and width are pinned with {@code static-shapes} to the
+ * cell's before its passes run.
  */
 final class VariantFolders {
     static final String MANIFEST = "sdrt-bench-variant.json";
@@ -49,8 +57,34 @@ final class VariantFolders {
      * A folder ready to open.
      *
      * @param cache "baseline model" (no passes: the model folder itself), "built" or "reused"
+     * @param passes every pass that ran, {@code static-shapes} first for a per-cell variant
      */
     record Prepared(Path folder, String cache, List<PassSummary> passes, double millis) {
+    }
+
+    /**
+     * The shapes a per-cell variant's denoiser is pinned to.
+     *
+     * @param image the cell's image size
+     * @param batch the denoiser's batch: the cell's images, twice that with classifier-free guidance
+     * @param latentWidth image width ÷ the VAE scale factor
+     * @param latentHeight image height ÷ the VAE scale factor
+     */
+    record Pin(BenchSettings.Size image, int batch, int latentWidth, int latentHeight) {
+        static Pin of(BenchSettings.Size image, int images, double guidance, int vaeScaleFactor) {
+            return new Pin(image, guidance > 1 ? 2 * images : images, image.width() / vaeScaleFactor,
+                    image.height() / vaeScaleFactor);
+        }
+
+        /** The folder suffix: {@code @WxH-bN}. */
+        String tag() {
+            return "@" + image + "-b" + batch;
+        }
+
+        /** As the manifest records it. */
+        String describe() {
+            return "batch=" + batch + ";height=" + latentHeight + ";width=" + latentWidth;
+        }
     }
 
     private final Path model;
@@ -73,38 +107,50 @@ final class VariantFolders {
         return variant.replaceAll("[^A-Za-z0-9._+=-]", "-");
     }
 
+    /** The folder of a variant that does not depend on the cell. */
     Prepared prepare(Variant variant) throws IOException {
+        return prepare(variant, null);
+    }
+
+    /**
+     * The folder of {@code variant}; {@code pin} is the cell's shapes for a {@linkplain
+     * Variant#perCell() per-cell} variant, null otherwise.
+     */
+    Prepared prepare(Variant variant, Pin pin) throws IOException {
         long start = System.nanoTime();
         if (variant.passes().isEmpty() && variant.deepCache() <= 1) {
             return new Prepared(model, "baseline model", List.of(), ms(start));
         }
-        Path folder = root.resolve(folderName(variant.name()));
-        JsonObject wanted = identity(variant);
+        Path folder = root.resolve(folderName(variant.name()) + (pin == null ? "" : pin.tag()));
+        JsonObject wanted = identity(variant, pin);
         if (!rebuild) {
             List<PassSummary> reused = reusable(model, folder, wanted);
             if (reused != null) {
                 return new Prepared(folder, "reused", reused, ms(start));
             }
         }
-        List<PassSummary> passes = build(variant, folder, wanted);
+        List<PassSummary> passes = build(variant, pin, folder, wanted);
         return new Prepared(folder, "built", passes, ms(start));
     }
 
-    /** What decides reuse: the variant's pass spec, the source UNet's and scales' hashes, the sdrt version. */
-    private JsonObject identity(Variant variant) throws IOException {
+    /** What decides reuse: the variant's pass spec, the pinned shapes, the source denoiser's and scales' hashes, the sdrt version. */
+    private JsonObject identity(Variant variant, Pin pin) throws IOException {
         JsonObject id = new JsonObject();
         id.addProperty("variant", variant.name());
         id.addProperty("passes", variant.passes());
         id.addProperty("deepcache", variant.deepCache());
-        id.addProperty("source_unet_sha256", sourceHash());
+        id.addProperty("pinned_shapes", pin == null ? null : pin.describe());
+        id.addProperty("denoiser", spec.denoiser());
+        id.addProperty("source_denoiser_sha256", sourceHash());
         id.addProperty("scales_sha256", scales != null && variant.passes().contains("qdq") ? FileHash.sha256(scales) : null);
         id.addProperty("sdrt_version", SdrtVersion.get());
         return id;
     }
 
-    /** Whether a file of the model folder is linked into variant folders (everything but the UNet and the spec). */
+    /** Whether a file of the model folder is linked into variant folders (everything but the denoiser and the spec). */
     private boolean linked(String rel) {
-        return !(rel.equals(spec.unet) || rel.startsWith(spec.unet + ".") || rel.startsWith("unet_deepcache_")
+        String denoiser = spec.denoiser();
+        return !(rel.equals(denoiser) || rel.startsWith(denoiser + ".") || rel.startsWith("unet_deepcache_")
                 || rel.equals(PipelineSpec.FILE_NAME)
                 || rel.equals(MANIFEST) || rel.equals("sdrt-bench-model.json") || rel.startsWith("variants") || rel.startsWith("bench."));
     }
@@ -148,27 +194,37 @@ final class VariantFolders {
     }
 
     /** Builds into FOLDER.partial, then moves it into place, so an interrupted build is never reused. */
-    private List<PassSummary> build(Variant variant, Path folder, JsonObject identity) throws IOException {
+    private List<PassSummary> build(Variant variant, Pin pin, Path folder, JsonObject identity) throws IOException {
         Path partial = folder.resolveSibling(folder.getFileName() + ".partial");
         deleteTree(partial);
         Files.createDirectories(partial);
-        Path unet = model.resolve(spec.unet);
-        String unetName = unet.getFileName().toString();
+        Path denoiser = model.resolve(spec.denoiser());
+        String denoiserName = denoiser.getFileName().toString();
         List<JsonObject> files = new ArrayList<>();
         try (Stream<Path> walk = Files.walk(model, 2)) {
             for (Path f : walk.filter(Files::isRegularFile).toList()) {
                 String rel = model.relativize(f).toString();
                 if (!linked(rel)) {
-                    continue; // the UNet (and its external data) is rewritten; the spec is written below
+                    continue; // the denoiser (and its external data) is rewritten; the spec is written below
                 }
                 Path target = partial.resolve(rel);
                 Files.createDirectories(target.getParent());
                 link(f, target);
             }
         }
-        OnnxModel graph = OnnxModel.load(unet);
-        List<PassResult> results = variant.passes().isEmpty() ? List.of() : PassPipeline.parse(variant.passes()).run(graph);
-        Path rewritten = partial.resolve(spec.unet);
+        OnnxModel graph = OnnxModel.load(denoiser);
+        List<String> specs = new ArrayList<>();
+        if (pin != null) {
+            String pins = pinSpec(graph, pin);
+            if (pins != null) {
+                specs.add(pins);
+            }
+        }
+        if (!variant.passes().isEmpty()) {
+            specs.add(variant.passes());
+        }
+        List<PassResult> results = specs.isEmpty() ? List.of() : PassPipeline.parse(String.join(",", specs)).run(graph);
+        Path rewritten = partial.resolve(spec.denoiser());
         graph.save(rewritten);
         OnnxChecker.check(rewritten);
         PipelineSpec variantSpec = GSON.fromJson(GSON.toJson(spec), PipelineSpec.class);
@@ -195,7 +251,7 @@ final class VariantFolders {
         JsonObject manifest = identity.deepCopy();
         manifest.addProperty("format", "sdrt-bench-variant-1");
         manifest.addProperty("source_model", model.toAbsolutePath().toString());
-        manifest.addProperty("source_unet", unetName);
+        manifest.addProperty("source_denoiser", denoiserName);
         manifest.addProperty("created", Instant.now().toString());
         manifest.add("pass_results", GSON.toJsonTree(passes));
         JsonArray list = new JsonArray();
@@ -209,7 +265,43 @@ final class VariantFolders {
     }
 
     /**
-     * SHA-256 over the source UNet and its external data, remembered in OUT/variants/source-hashes.json
+     * The {@code static-shapes} spec pinning the symbolic batch, height and width of the
+     * denoiser's latent input ([batch, channels, height, width]) by whatever names they carry;
+     * null when all three are static already (a graph exported with fixed shapes).
+     */
+    private String pinSpec(OnnxModel graph, Pin pin) {
+        String input = spec.family().sampleInput();
+        Value sample = graph.graph().value(input);
+        Shape shape = sample == null || !sample.isGraphInput() ? null : sample.shape();
+        if (shape == null || shape.rank() != 4) {
+            throw new IllegalArgumentException("the denoiser has no 4-D input " + input + " [batch, channels, height, width]"
+                    + " to pin to the cell's shapes");
+        }
+        long[] sizes = {pin.batch(), -1, pin.latentHeight(), pin.latentWidth()};
+        List<String> pins = new ArrayList<>();
+        for (int axis : new int[] {0, 2, 3}) {
+            Dim d = shape.dim(axis);
+            if (d.isFixed()) {
+                if (d.value() != sizes[axis]) {
+                    throw new IllegalArgumentException("the denoiser's " + input + " is " + shape + ", fixed to another"
+                            + " size than this cell's [" + pin.batch() + ", C, " + pin.latentHeight() + ", "
+                            + pin.latentWidth() + "]");
+                }
+            } else if (d.param() != null && !d.param().isEmpty()) {
+                String option = d.param() + "=" + sizes[axis];
+                if (!pins.contains(option)) {
+                    pins.add(option);
+                }
+            } else {
+                throw new IllegalArgumentException("the denoiser's " + input + " " + shape + " has an unnamed dimension,"
+                        + " which static-shapes cannot pin");
+            }
+        }
+        return pins.isEmpty() ? null : "static-shapes:" + String.join(":", pins);
+    }
+
+    /**
+     * SHA-256 over the source denoiser and its external data, remembered in OUT/variants/source-hashes.json
      * by path, size and modification time (a multi-gigabyte UNet is hashed once, not every run).
      */
     private String sourceHash() throws IOException {
@@ -220,7 +312,7 @@ final class VariantFolders {
         try (Stream<Path> list = Files.list(model)) {
             list.filter(f -> {
                 String n = f.getFileName().toString();
-                return Files.isRegularFile(f) && (n.equals(spec.unet) || n.startsWith(spec.unet + "."));
+                return Files.isRegularFile(f) && (n.equals(spec.denoiser()) || n.startsWith(spec.denoiser() + "."));
             }).sorted(Comparator.comparing(Path::toString)).forEach(files::add);
         }
         Files.createDirectories(root);

@@ -3,6 +3,7 @@ package dev.sdrt.cli.bench;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.sdrt.runtime.pipeline.PipelineFamily;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -27,6 +28,26 @@ class BenchPartsTest {
         assertThat(parse("fp16+tome:0.3+fuse-qkv+channels-last").passes()).isEqualTo("tome:ratio=0.3,fuse-qkv,channels-last,fp16");
         assertThat(parse("bf16").passes()).isEqualTo("bf16");
         assertThat(parse("fp32+fuse-qkv").runnable()).isTrue();
+        assertThat(parse("fp32+tome:0.5:max_downsample=2").passes()).isEqualTo("tome:ratio=0.5:max_downsample=2");
+        assertThat(parse("fp32+tome:0.5:max_downsample=0").reason()).contains("max_downsample=D");
+        assertThat(parse("fp32+tome:0.5:stride=2").reason()).contains("max_downsample=D");
+    }
+
+    /** tome plans on static token counts, so its variants are built per cell; the others once. */
+    @Test
+    void variantsWithShapeDependentPassesArePerCell() {
+        assertThat(parse("fp32+tome:0.5").perCell()).isTrue();
+        assertThat(parse("fp16+tome:0+deepcache:3").perCell()).isTrue();
+        assertThat(parse("fp32+fuse-qkv+channels-last").perCell()).isFalse();
+        assertThat(parse("fp32").perCell()).isFalse();
+        assertThat(parse("fp32+deepcache:3").perCell()).isFalse();
+        assertThat(parse("fp32+bogus").perCell()).isFalse();
+
+        VariantFolders.Pin guided = VariantFolders.Pin.of(new BenchSettings.Size(64, 32), 3, 7.5, 8);
+        assertThat(guided).isEqualTo(new VariantFolders.Pin(new BenchSettings.Size(64, 32), 6, 8, 4));
+        assertThat(guided.tag()).isEqualTo("@64x32-b6");
+        assertThat(guided.describe()).isEqualTo("batch=6;height=4;width=8");
+        assertThat(VariantFolders.Pin.of(new BenchSettings.Size(32, 32), 2, 1.0, 2).batch()).as("no guidance").isEqualTo(2);
     }
 
     @Test
@@ -67,6 +88,10 @@ class BenchPartsTest {
     void defaultsAndLists() {
         assertThat(Variant.defaultNames(Set.of("fuse-qkv"))).containsExactly("fp32", "fp32+fuse-qkv", "fp32+tome:0.3", "fp32+tome:0.5");
         assertThat(Variant.defaultNames(ALL)).contains("fp32+channels-last");
+        assertThat(Variant.defaultNames(ALL, PipelineFamily.SD)).isEqualTo(Variant.defaultNames(ALL));
+        assertThat(Variant.defaultNames(ALL, PipelineFamily.SDXL)).containsExactly("fp32", "fp32+fuse-qkv",
+                "fp32+tome:0.3:max_downsample=2", "fp32+tome:0.5:max_downsample=2", "fp32+channels-last");
+        assertThat(Variant.defaultNames(ALL, PipelineFamily.SD3)).containsExactly("fp32", "fp32+fuse-qkv", "fp32+channels-last");
         assertThat(Variant.splitList("fp32, fp32+fuse-qkv,fp32")).containsExactly("fp32", "fp32+fuse-qkv");
         assertThat(BenchSettings.parseSizes("512, 768x512")).containsExactly(new BenchSettings.Size(512, 512),
                 new BenchSettings.Size(768, 512));

@@ -22,20 +22,29 @@ import java.util.function.Function;
  * <pre>
  * cleanup,fuse-qkv,tome:ratio=0.5,channels-last,fp16
  * cleanup,fp16:io=fp16:keep=InstanceNormalization|LayerNormalization
+ * static-shapes:batch=2:height=64:width=64,cleanup,tome:ratio=0.5
  * </pre>
  *
- * An unknown pass or option is an error that lists the valid ones.
+ * An unknown pass or option is an error that lists the valid ones ({@code static-shapes} takes any
+ * option: its keys are the graph's dimension names, which it checks when it runs).
  */
 public final class PassPipeline {
 
-    /** How to make a pass from its options; {@code options} lists every key it accepts. */
-    public record Factory(Set<String> options, Function<Map<String, String>, GraphPass> create) {
+    /**
+     * How to make a pass from its options; {@code options} lists every key it accepts, unless
+     * {@code anyOption} is set (the pass checks its keys itself).
+     */
+    public record Factory(Set<String> options, boolean anyOption, Function<Map<String, String>, GraphPass> create) {
+        public Factory(Set<String> options, Function<Map<String, String>, GraphPass> create) {
+            this(options, false, create);
+        }
     }
 
     /** Every pass a spec can name. To add a pass, add one line here. */
     private static final Map<String, Factory> REGISTRY = new LinkedHashMap<>();
 
     static {
+        REGISTRY.put("static-shapes", new Factory(Set.of(), true, StaticShapesPass::fromOptions));
         REGISTRY.put("cleanup", new Factory(Set.of(), options -> new CleanupPass()));
         REGISTRY.put("fuse-qkv", new Factory(Set.of(), options -> new FuseQkvPass()));
         REGISTRY.put("tome", new Factory(TokenMergingPass.OPTIONS, TokenMergingPass::fromOptions));
@@ -86,12 +95,12 @@ public final class PassPipeline {
                 int eq = parts[i].indexOf('=');
                 if (eq < 0) {
                     throw new IllegalArgumentException("option '" + parts[i] + "' of pass " + name
-                            + " is not key=value; options of " + name + " are " + describe(factory.options()));
+                            + " is not key=value; options of " + name + " are " + describe(factory));
                 }
                 String key = parts[i].substring(0, eq).trim();
-                if (!factory.options().contains(key)) {
+                if (factory.anyOption() ? key.isEmpty() : !factory.options().contains(key)) {
                     throw new IllegalArgumentException("unknown option '" + key + "' for pass " + name + "; options of "
-                            + name + " are " + describe(factory.options()));
+                            + name + " are " + describe(factory));
                 }
                 if (options.put(key, parts[i].substring(eq + 1).trim()) != null) {
                     throw new IllegalArgumentException("option '" + key + "' given twice for pass " + name);
@@ -102,8 +111,9 @@ public final class PassPipeline {
         return new PassPipeline(passes);
     }
 
-    private static String describe(Set<String> options) {
-        return options.isEmpty() ? "(none)" : new TreeSet<>(options).toString();
+    private static String describe(Factory factory) {
+        Set<String> options = factory.options();
+        return factory.anyOption() ? "NAME=VALUE (any name)" : options.isEmpty() ? "(none)" : new TreeSet<>(options).toString();
     }
 
     public List<GraphPass> passes() {

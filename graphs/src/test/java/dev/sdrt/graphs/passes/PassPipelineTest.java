@@ -27,14 +27,14 @@ class PassPipelineTest {
         assertThat(fp16.target()).isEqualTo(DataType.FLOAT16);
         assertThat(fp16.keep()).containsExactlyInAnyOrder("InstanceNormalization", "Softmax");
         assertThat(((PrecisionPass) pipeline.passes().get(3)).keep()).isEqualTo(PrecisionPass.DEFAULT_KEEP);
-        assertThat(PassPipeline.registeredPasses()).containsExactly("cleanup", "fuse-qkv", "tome", "fp16", "bf16", "channels-last", "qdq");
+        assertThat(PassPipeline.registeredPasses()).containsExactly("static-shapes", "cleanup", "fuse-qkv", "tome", "fp16", "bf16", "channels-last", "qdq");
     }
 
     @ParameterizedTest(name = "''{0}''")
     @CsvSource(delimiter = '#', value = {
-        "''#empty pass spec; passes are [cleanup, fuse-qkv, tome, fp16, bf16, channels-last, qdq]",
-        "cleanup,,fp16#empty pass name in spec 'cleanup,,fp16'; passes are [cleanup, fuse-qkv, tome, fp16, bf16, channels-last, qdq]",
-        "cleanup,fuse_qkv#unknown pass 'fuse_qkv'; passes are [cleanup, fuse-qkv, tome, fp16, bf16, channels-last, qdq]",
+        "''#empty pass spec; passes are [static-shapes, cleanup, fuse-qkv, tome, fp16, bf16, channels-last, qdq]",
+        "cleanup,,fp16#empty pass name in spec 'cleanup,,fp16'; passes are [static-shapes, cleanup, fuse-qkv, tome, fp16, bf16, channels-last, qdq]",
+        "cleanup,fuse_qkv#unknown pass 'fuse_qkv'; passes are [static-shapes, cleanup, fuse-qkv, tome, fp16, bf16, channels-last, qdq]",
         "fp16:keeps=Softmax#unknown option 'keeps' for pass fp16; options of fp16 are [io, keep]",
         "cleanup:ratio=0.5#unknown option 'ratio' for pass cleanup; options of cleanup are (none)",
         "fp16:io#option 'io' of pass fp16 is not key=value; options of fp16 are [io, keep]",

@@ -291,10 +291,31 @@ public final class DenoisingLoop implements AutoCloseable {
             if (feature == null) {
                 throw new IllegalArgumentException(models.deepCacheFull().name() + " has no output '" + FEATURE + "'");
             }
-            w.feature = device.allocate(FEATURE, feature.dtype(), resolve(feature, dims));
+            w.feature = device.allocate(FEATURE, feature.dtype(), featureShape(feature, dims, r, inputShape));
         }
         workspaces.put(key.toString(), w);
         return w;
+    }
+
+    /**
+     * The DeepCache feature's shape: its dynamic dimensions by name from the denoiser's input
+     * dimensions or, when they have no names (TensorRT engines keep none), as the full graph infers
+     * it for this request's input shapes.
+     */
+    private long[] featureShape(TensorSpec feature, Map<String, Long> dims, Request r, long[] inputShape) {
+        try {
+            return resolve(feature, dims);
+        } catch (IllegalArgumentException unnamed) {
+            Map<String, long[]> shapes = new LinkedHashMap<>();
+            shapes.put(models.sampleInput(), inputShape);
+            shapes.put("timestep", new long[] {inputShape[0]});
+            r.textFeeds().forEach((name, t) -> shapes.put(name, t.shape()));
+            long[] inferred = models.deepCacheFull().outputShapes(shapes).map(m -> m.get(FEATURE)).orElse(null);
+            if (inferred == null) {
+                throw unnamed;
+            }
+            return inferred;
+        }
     }
 
     /** Records the sizes bound to the symbolic dimensions of {@code spec}. */

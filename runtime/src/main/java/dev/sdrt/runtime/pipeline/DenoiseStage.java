@@ -61,7 +61,15 @@ interface DenoiseStage extends AutoCloseable {
     /**
      * @param image [images, 3, height, width] in [-1, 1]
      * @param synchronizations device waits the batch took (0 on the host)
+     * @param uploadMs device loop: host time to stage and queue the one upload (0 on the host)
+     * @param enqueueMs device loop: host time to queue every launch or the replay (0 on the host)
+     * @param waitMs device loop: host time waiting for the device plus the read-back (0 on the host)
      */
-    record Output(float[] image, float[] latents, double denoiseMs, double decodeMs, long synchronizations) {
+    record Output(float[] image, float[] latents, double denoiseMs, double decodeMs, long synchronizations,
+            double uploadMs, double enqueueMs, double waitMs) {
+        /** A host loop's output: no device times. */
+        Output(float[] image, float[] latents, double denoiseMs, double decodeMs, long synchronizations) {
+            this(image, latents, denoiseMs, decodeMs, synchronizations, 0, 0, 0);
+        }
     }
 }

@@ -115,7 +115,7 @@ final class DeviceDenoiseStage implements DenoiseStage {
         in.progress().afterStep(steps, steps);
         // The device does denoising and decoding back to back; the host sees one span, reported as the loop's.
         return new Output(r.image().toFloatArray(), r.latents().toFloatArray(), r.uploadMs() + r.enqueueMs() + r.waitMs(), 0,
-                r.synchronizations());
+                r.synchronizations(), r.uploadMs(), r.enqueueMs(), r.waitMs());
     }
 
     @Override

@@ -16,8 +16,22 @@ public record GeneratedImage(int width, int height, byte[][] rgb, Tensor latents
     /**
      * Wall-clock milliseconds per stage; {@code vaeEncoderMs} is 0 for text to image, and
      * {@code steps} counts the steps that ran (fewer than requested for image to image).
+     *
+     * <p>On a device loop ({@link Pipeline#openOnDevice}) the device denoises and decodes back to
+     * back, so {@code denoiseMs} covers both and {@code vaeDecoderMs} is 0; {@code denoiseMs} then
+     * splits into the host's {@code deviceUploadMs} (staging and queueing the one upload),
+     * {@code deviceEnqueueMs} (queueing every launch, or the replay) and {@code deviceWaitMs} (waiting
+     * for the device and reading back), and {@code synchronizations} counts the device waits (1 per
+     * batch). All four are 0 on the host loop.
      */
-    public record Timings(double textEncoderMs, double vaeEncoderMs, double denoiseMs, double vaeDecoderMs, int steps) {
+    public record Timings(double textEncoderMs, double vaeEncoderMs, double denoiseMs, double vaeDecoderMs, int steps,
+            long synchronizations, double deviceUploadMs, double deviceEnqueueMs, double deviceWaitMs) {
+
+        /** Host-loop timings. */
+        public Timings(double textEncoderMs, double vaeEncoderMs, double denoiseMs, double vaeDecoderMs, int steps) {
+            this(textEncoderMs, vaeEncoderMs, denoiseMs, vaeDecoderMs, steps, 0, 0, 0, 0);
+        }
+
         public double totalMs() {
             return textEncoderMs + vaeEncoderMs + denoiseMs + vaeDecoderMs;
         }

@@ -398,7 +398,8 @@ public final class Pipeline implements AutoCloseable {
                 featureCache(shape, plan.size()), progress));
         byte[][] rgb = toRgb(out.image(), images, height, width);
 
-        GeneratedImage.Timings timings = new GeneratedImage.Timings(textMs, encodeMs, out.denoiseMs(), out.decodeMs(), plan.size());
+        GeneratedImage.Timings timings = new GeneratedImage.Timings(textMs, encodeMs, out.denoiseMs(), out.decodeMs(), plan.size(),
+                out.synchronizations(), out.uploadMs(), out.enqueueMs(), out.waitMs());
         List<GeneratedImage> results = new ArrayList<>();
         int first = 0;
         for (Job job : jobs) {

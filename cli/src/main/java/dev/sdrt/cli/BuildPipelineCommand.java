@@ -1,0 +1,265 @@
+package dev.sdrt.cli;
+
+import dev.sdrt.enginebuilder.DimRange;
+import dev.sdrt.enginebuilder.EngineBuildRequest;
+import dev.sdrt.enginebuilder.EngineCache;
+import dev.sdrt.enginebuilder.PrintingBuildProgress;
+import dev.sdrt.runtime.loop.TrtLoopDevice;
+import dev.sdrt.runtime.pipeline.PipelineFamily;
+import dev.sdrt.runtime.pipeline.PipelineSpec;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code sdrt build-pipeline --model DIR}: a TensorRT engine {@code X.plan} (with its manifest
+ * {@code X.plan.json}) beside every ONNX file {@code X.onnx} that {@code sdrt generate --backend
+ * tensorrt} runs on the GPU: the denoiser, the VAE decoder, both scheduler-step graphs and DeepCache's
+ * full and shallow UNets when the folder has them. The text encoders and the VAE encoder stay on ONNX
+ * Runtime. Engines whose model, options, GPU and TensorRT did not change are reused, so an interrupted
+ * run picks up where it stopped.
+ *
+ * <p>Profiles, from the request's images per batch B and size:
+ * <pre>
+ *   denoiser, DeepCache graphs   batch 2·B (guidance runs [uncond; cond] as one batch); --dynamic: B_min .. 2·B_max
+ *   VAE decoder                  batch B
+ *   scheduler_step               batch B
+ *   scheduler_step_guided        sample B, model_output and next_model_input 2·B
+ *   spatial dimensions           size / vae_scale_factor (latent pixels); text length from the pipeline spec
+ * </pre>
+ * Static engines (the default) serve exactly that: guided requests of B images at that size.
+ */
+@Command(name = "build-pipeline", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Builds the TensorRT engines that 'sdrt generate --backend tensorrt' runs (denoiser, VAE decoder,",
+            "scheduler-step graphs, DeepCache graphs): X.plan and its manifest X.plan.json beside each X.onnx of the folder.",
+            "Engines already built from the same model and options on this GPU are reused."})
+final class BuildPipelineCommand implements Callable<Integer> {
+
+    /** The components the device loop loads, in build order. */
+    static final List<String> COMPONENTS = List.of("denoiser", "vae_decoder", "scheduler_step", "scheduler_step_guided",
+            "deepcache_full", "deepcache_shallow");
+
+    @Option(names = "--model", paramLabel = "DIR", required = true, description = "pipeline folder (from 'sdrt export-pipeline')")
+    Path model;
+
+    @Option(names = "--batch", paramLabel = "N|MIN..MAX", defaultValue = "1",
+            description = "images per request, or a range with --dynamic (default 1); guidance doubles the denoiser's batch")
+    String batch;
+
+    @Option(names = "--size", paramLabel = "WxH", description = "image size, e.g. 512x512 (default: the pipeline's)")
+    String size;
+
+    @Option(names = "--sizes", paramLabel = "WxH", split = ",",
+            description = "several image sizes, e.g. 512x512,768x512: dynamic engines covering them (the first is the one optimized for)")
+    List<String> sizes;
+
+    @Option(names = "--dynamic", description = "dynamic batch and size ranges (default: static engines at the given batch and size)")
+    boolean dynamic;
+
+    @Option(names = "--opt-level", paramLabel = "0-5", defaultValue = "3", description = "TensorRT builder optimization level (default 3)")
+    int optLevel;
+
+    @Option(names = "--timing-cache", paramLabel = "FILE",
+            description = "timing cache read before and saved after each build (default: DIR/timing.cache)")
+    Path timingCache;
+
+    @Option(names = "--no-tf32", description = "float32 layers in full float32, not TF32 (for checks against the CPU)")
+    boolean noTf32;
+
+    @Option(names = "--only", paramLabel = "NAME", split = ",",
+            description = "build only these: denoiser, vae_decoder, scheduler_step, scheduler_step_guided, deepcache_full, deepcache_shallow")
+    List<String> only;
+
+    @Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
+    /** One engine to build. */
+    record Target(String component, Path onnx, Path plan, EngineBuildRequest request) {
+    }
+
+    /** The request's sizes: images per batch, and height and width ranges in image pixels. */
+    record Shapes(DimRange images, DimRange height, DimRange width, boolean dynamic) {
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        PipelineSpec pipeline = PipelineSpec.read(model);
+        Shapes shapes = shapes(pipeline);
+        PrintWriter log = spec.commandLine().getOut();
+        if (shapes.dynamic() && !dynamic) {
+            log.println("several sizes: building dynamic engines (a static engine holds one size)");
+        }
+        Path cache = timingCache != null ? timingCache : model.resolve("timing.cache");
+        List<Target> targets = targets(model, pipeline, shapes, optLevel, cache, !noTf32, only);
+        BuildCommand.requireTensorRt("'sdrt generate --backend cpu' needs no engines");
+
+        EngineCache engines = EngineCache.forThisMachine();
+        long started = System.nanoTime();
+        for (int i = 0; i < targets.size(); i++) {
+            Target t = targets.get(i);
+            log.printf("[%d/%d] %s: %s -> %s (%s)%n", i + 1, targets.size(), t.component(), t.onnx().getFileName(),
+                    t.plan().getFileName(), describe(t.request()));
+            log.flush();
+            long t0 = System.nanoTime();
+            EngineCache.Outcome outcome = engines.buildOrReuse(t.request(), t.plan(), new PrintingBuildProgress(System.err));
+            log.printf("      %s in %.1f s: %s, profile %s%n", outcome.reused() ? "reused" : "built", (System.nanoTime() - t0) / 1e9,
+                    InspectCommand.human(Files.size(t.plan())), outcome.profile().inputs());
+            log.flush();
+        }
+        log.printf("%d engines ready in %s (%.1f s); run: sdrt generate --model %s --backend tensorrt%s --prompt \"...\"%n",
+                targets.size(), model, (System.nanoTime() - started) / 1e9, model,
+                shapes.dynamic() ? "" : " --size " + shapes.width().opt() + "x" + shapes.height().opt()
+                        + (shapes.images().opt() > 1 ? " --batch " + shapes.images().opt() : ""));
+        if (!shapes.dynamic()) {
+            log.println("static engines serve guided requests (guidance > 1) of exactly that batch and size; --dynamic for others");
+        }
+        log.flush();
+        return 0;
+    }
+
+    private static String describe(EngineBuildRequest r) {
+        StringBuilder text = new StringBuilder("batch ").append(r.batch());
+        r.dimOverrides().forEach((k, v) -> text.append(", ").append(k).append(' ').append(v));
+        return text.append(", latent ").append(r.width()).append('x').append(r.height()).append(", text ").append(r.tokens())
+                .append(r.staticShapes() ? ", static" : ", dynamic").append(", opt level ").append(r.optLevel())
+                .append(r.tf32() ? "" : ", no TF32").toString();
+    }
+
+    /** The sizes the options ask for, checked against the pipeline. */
+    Shapes shapes(PipelineSpec pipeline) {
+        if (size != null && sizes != null) {
+            throw new IllegalArgumentException("give --size or --sizes, not both");
+        }
+        DimRange images = DimRange.parse(batch);
+        if (!dynamic && !images.isFixed()) {
+            throw new IllegalArgumentException("--batch " + batch + " is a range: add --dynamic (a static engine has one batch)");
+        }
+        List<long[]> all = new ArrayList<>();
+        if (sizes != null) {
+            for (String s : sizes) {
+                all.add(parseSize(s, "--sizes"));
+            }
+        } else if (size != null) {
+            all.add(parseSize(size, "--size"));
+        } else {
+            all.add(new long[] {pipeline.defaultWidth, pipeline.defaultHeight});
+        }
+        for (long[] wh : all) {
+            if (wh[0] % pipeline.vaeScaleFactor != 0 || wh[1] % pipeline.vaeScaleFactor != 0) {
+                throw new IllegalArgumentException("image size " + wh[0] + "x" + wh[1] + " must be a multiple of the VAE scale factor "
+                        + pipeline.vaeScaleFactor + " in both directions");
+            }
+        }
+        DimRange width = range(all, 0);
+        DimRange height = range(all, 1);
+        boolean isDynamic = dynamic || !width.isFixed() || !height.isFixed();
+        return new Shapes(images, height, width, isDynamic);
+    }
+
+    /** min, first (optimized for), max of one axis of the sizes. */
+    private static DimRange range(List<long[]> sizes, int axis) {
+        long min = sizes.stream().mapToLong(s -> s[axis]).min().orElseThrow();
+        long max = sizes.stream().mapToLong(s -> s[axis]).max().orElseThrow();
+        return new DimRange(min, sizes.get(0)[axis], max);
+    }
+
+    static long[] parseSize(String text, String option) {
+        String[] wh = text.toLowerCase(Locale.ROOT).split("x");
+        try {
+            if (wh.length != 2) {
+                throw new NumberFormatException();
+            }
+            long w = Long.parseLong(wh[0].trim());
+            long h = Long.parseLong(wh[1].trim());
+            if (w < 1 || h < 1) {
+                throw new NumberFormatException();
+            }
+            return new long[] {w, h};
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(option + " must look like 512x512, not '" + text + "'");
+        }
+    }
+
+    /**
+     * The engines to build for {@code pipeline} in {@code folder}, each with its request (profiles as
+     * in the class comment). Reads only the spec: no GPU, no ONNX parsing.
+     */
+    static List<Target> targets(Path folder, PipelineSpec pipeline, Shapes shapes, int optLevel, Path timingCache, boolean tf32,
+            List<String> only) {
+        if (pipeline.schedulerStep == null || pipeline.schedulerStepGuided == null) {
+            throw new IllegalArgumentException(folder + " has no scheduler-step graphs, which the device loop runs;"
+                    + " re-export it with 'sdrt export-pipeline'");
+        }
+        Map<String, String> files = new LinkedHashMap<>();
+        files.put("denoiser", pipeline.denoiser());
+        files.put("vae_decoder", pipeline.vaeDecoder);
+        files.put("scheduler_step", pipeline.schedulerStep);
+        files.put("scheduler_step_guided", pipeline.schedulerStepGuided);
+        if (pipeline.deepCacheFull != null && pipeline.deepCacheShallow != null) {
+            files.put("deepcache_full", pipeline.deepCacheFull);
+            files.put("deepcache_shallow", pipeline.deepCacheShallow);
+        }
+        if (only != null) {
+            for (String name : only) {
+                if (!COMPONENTS.contains(name)) {
+                    throw new IllegalArgumentException("--only: unknown component '" + name + "'; choose from "
+                            + String.join(", ", COMPONENTS));
+                }
+                if (!files.containsKey(name)) {
+                    throw new IllegalArgumentException("--only " + name + ": " + folder + " has no DeepCache graphs"
+                            + " (export with 'sdrt export-pipeline ... --deepcache-branch 0')");
+                }
+            }
+        }
+        long factor = pipeline.vaeScaleFactor;
+        DimRange latentH = new DimRange(shapes.height().min() / factor, shapes.height().opt() / factor, shapes.height().max() / factor);
+        DimRange latentW = new DimRange(shapes.width().min() / factor, shapes.width().opt() / factor, shapes.width().max() / factor);
+        DimRange images = shapes.images();
+        DimRange guided = new DimRange(2 * images.min(), 2 * images.opt(), 2 * images.max());
+        // Unguided requests (guidance 1) run the denoiser at B, guided ones at 2·B: a dynamic denoiser takes both.
+        DimRange denoiserBatch = new DimRange(images.min(), 2 * images.opt(), 2 * images.max());
+        long tokens = pipeline.maxTextLength + (pipeline.family() == PipelineFamily.SD3 ? pipeline.t5SequenceLength : 0);
+        List<Target> targets = new ArrayList<>();
+        for (Map.Entry<String, String> e : files.entrySet()) {
+            String component = e.getKey();
+            if (only != null && !only.contains(component)) {
+                continue;
+            }
+            Path onnx = folder.resolve(e.getValue());
+            EngineBuildRequest.Builder request = EngineBuildRequest.builder(onnx)
+                    .height(latentH)
+                    .width(latentW)
+                    .tokens(DimRange.fixed(tokens))
+                    .staticShapes(!shapes.dynamic())
+                    .optLevel(optLevel)
+                    .timingCache(timingCache)
+                    .tf32(tf32)
+                    .passSpec("");
+            switch (component) {
+                case "denoiser", "deepcache_full", "deepcache_shallow" -> request.batch(denoiserBatch);
+                case "vae_decoder" -> request.batch(images);
+                case "scheduler_step" -> request.batch(images).dim("channels", DimRange.fixed(pipeline.latentChannels));
+                case "scheduler_step_guided" -> request.batch(images).dim("guided_batch", guided)
+                        .dim("channels", DimRange.fixed(pipeline.latentChannels));
+                default -> throw new IllegalStateException(component);
+            }
+            targets.add(new Target(component, onnx, planFile(onnx), request.build()));
+        }
+        return targets;
+    }
+
+    /** X.plan beside X.onnx: where {@link TrtLoopDevice#planFor} looks. */
+    static Path planFile(Path onnx) {
+        String name = onnx.getFileName().toString();
+        return onnx.resolveSibling((name.endsWith(".onnx") ? name.substring(0, name.length() - 5) : name) + ".plan");
+    }
+}

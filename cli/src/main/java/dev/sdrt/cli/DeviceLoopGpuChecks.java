@@ -1,0 +1,246 @@
+package dev.sdrt.cli;
+
+import dev.sdrt.runtime.loop.DeviceTensor;
+import dev.sdrt.runtime.loop.LoopModel;
+import dev.sdrt.runtime.loop.TrtLoopDevice;
+import dev.sdrt.runtime.pipeline.GeneratedImage;
+import dev.sdrt.runtime.pipeline.GenerationRequest;
+import dev.sdrt.runtime.pipeline.Pipeline;
+import dev.sdrt.runtime.pipeline.PipelineSpec;
+import dev.sdrt.runtime.tensor.DType;
+import dev.sdrt.runtime.tensor.Tensors;
+import dev.sdrt.runtime.trt.Cuda;
+import dev.sdrt.runtime.trt.SyncCounter;
+import dev.sdrt.runtime.trt.TensorRt;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * The GPU checks of the device loop on TensorRT ({@link TrtLoopDevice}), as plain methods that throw
+ * an {@link AssertionError} on failure: the cli module's JUnit suite tagged "gpu"
+ * ({@code TrtLoopDeviceGpuTest}) calls them, and so does {@link #main} on the GPU host, where there is
+ * no Maven:
+ * <pre>
+ * java -cp 'app/lib/*' dev.sdrt.cli.DeviceLoopGpuChecks [--work DIR]      (gpu-run.sh loopcheck)
+ * </pre>
+ * They export the tiny SD pipeline with DeepCache graphs, build its engines with {@code sdrt
+ * build-pipeline} (float32, TF32 off, dynamic batch 1..2 images so that unguided, guided and
+ * two-image requests all run), and compare the device loop on TensorRT with the host loop on ONNX
+ * Runtime: final latents within {@link #TOLERANCE}, exactly one counted synchronization per batch,
+ * with and without CUDA-graph replay, and with DeepCache.
+ */
+public final class DeviceLoopGpuChecks {
+
+    /** Float32 engines (TF32 off) against ONNX Runtime on the CPU: max |diff| / max |reference| of the latents. */
+    public static final double TOLERANCE = 1e-3;
+
+    /** One named check. */
+    public record Check(String name, Body body) {
+    }
+
+    @FunctionalInterface
+    public interface Body {
+        void run() throws Exception;
+    }
+
+    private final Path work;
+    private Path pipeline;
+
+    public DeviceLoopGpuChecks(Path work) {
+        this.work = work;
+    }
+
+    /** Every check, in order (later ones use the engines the second builds). */
+    public List<Check> all() {
+        return List.of(
+                new Check("gpu and TensorRT load", this::gpuAndTensorRtLoad),
+                new Check("build-pipeline builds every engine with a manifest", this::buildsEveryEngine),
+                new Check("build-pipeline again reuses every engine", this::rebuildReuses),
+                new Check("eager loop matches the host loop, 1 sync per batch", this::eagerMatchesHost),
+                new Check("replayed loop matches the host loop, 1 sync per batch", this::replayMatchesHost),
+                new Check("unguided and two-image requests on dynamic engines", this::otherShapes),
+                new Check("DeepCache N=3 matches the host loop", this::deepCacheMatchesHost),
+                new Check("a missing engine is named with its build command", this::missingEngineIsNamed),
+                new Check("a wrongly shaped output is refused by name", this::wrongOutputShapeIsRefused));
+    }
+
+    public void gpuAndTensorRtLoad() {
+        require(TensorRt.isAvailable(), "TensorRT unavailable: " + TensorRt.unavailableReason());
+        require(!Cuda.deviceName().isEmpty(), "the GPU reports no name");
+    }
+
+    public void buildsEveryEngine() throws Exception {
+        Path folder = pipeline();
+        PipelineSpec spec = PipelineSpec.read(folder);
+        for (String file : List.of(spec.unet, spec.vaeDecoder, spec.schedulerStep, spec.schedulerStepGuided, spec.deepCacheFull,
+                spec.deepCacheShallow)) {
+            Path plan = TrtLoopDevice.planFor(folder.resolve(file));
+            require(Files.isRegularFile(plan.resolveSibling(plan.getFileName() + ".json")), "no manifest beside " + plan);
+        }
+    }
+
+    public void rebuildReuses() throws Exception {
+        String out = sdrt(buildArgs(pipeline()));
+        long reused = out.lines().filter(l -> l.trim().startsWith("reused")).count();
+        require(reused == 6 && !out.contains(" built in "), "expected 6 engines reused, got:\n" + out);
+    }
+
+    public void eagerMatchesHost() throws Exception {
+        compare(GenerationRequest.of("a fox").withSteps(4).withSeed(3).withGuidanceScale(7.5), false);
+        compare(GenerationRequest.of("a fox").withSteps(4).withSeed(3).withScheduler("dpm++2m"), false);
+    }
+
+    public void replayMatchesHost() throws Exception {
+        compare(GenerationRequest.of("a fox").withSteps(4).withSeed(3), true);
+        // Ancestral: the per-step noise table is uploaded each request; a replay must read the new one.
+        compare(GenerationRequest.of("a boat").withSteps(5).withSeed(8).withScheduler("euler-a"), true);
+    }
+
+    public void otherShapes() throws Exception {
+        compare(GenerationRequest.of("a tree").withSteps(3).withSeed(4).withGuidanceScale(1), true);
+        compare(GenerationRequest.of("a tree").withSteps(3).withSeed(4).withBatchSize(2), true);
+        compare(GenerationRequest.of("a tree").withSteps(3).withSeed(4).withBatchSize(2), false);
+    }
+
+    public void deepCacheMatchesHost() throws Exception {
+        compare(GenerationRequest.of("a house").withSteps(6).withSeed(5).withDeepCache(3, false), true);
+        compare(GenerationRequest.of("a house").withSteps(6).withSeed(5).withDeepCache(3, false), false);
+    }
+
+    public void missingEngineIsNamed() throws Exception {
+        Path textEncoder = pipeline().resolve(PipelineSpec.read(pipeline()).textEncoder);
+        try (TrtLoopDevice device = new TrtLoopDevice()) {
+            device.load(textEncoder).close();
+        } catch (NoSuchFileException expected) {
+            require(expected.getMessage().contains("text_encoder.plan") && expected.getMessage().contains("sdrt build-pipeline"),
+                    "the message should name the engine and the command: " + expected.getMessage());
+            return;
+        }
+        throw new AssertionError("loading " + textEncoder + " without an engine did not fail");
+    }
+
+    public void wrongOutputShapeIsRefused() throws Exception {
+        PipelineSpec spec = PipelineSpec.read(pipeline());
+        try (TrtLoopDevice device = new TrtLoopDevice(); LoopModel vae = device.load(pipeline().resolve(spec.vaeDecoder))) {
+            long size = spec.defaultHeight / spec.vaeScaleFactor;
+            DeviceTensor latent = device.allocate("latent", DType.FLOAT32, 1, spec.latentChannels, size, size);
+            DeviceTensor image = device.allocate("image", DType.FLOAT32, 1, 3, spec.defaultHeight, spec.defaultWidth + 8);
+            try {
+                device.launch(vae, Map.of("latent_sample", latent), Map.of("sample", image));
+            } catch (IllegalStateException expected) {
+                require(expected.getMessage().contains("vae_decoder.plan") && expected.getMessage().contains("'sample'"),
+                        "the refusal should name the engine and the output: " + expected.getMessage());
+                return;
+            }
+            throw new AssertionError("an image buffer of the wrong width was accepted");
+        }
+    }
+
+    // ---------------------------------------------------------------- shared
+
+    /** Host loop (ONNX Runtime) against the device loop on TensorRT, twice in a row on the device. */
+    private void compare(GenerationRequest request, boolean replay) throws Exception {
+        Path folder = pipeline();
+        GeneratedImage host;
+        try (Pipeline p = Pipeline.open(folder, 0)) {
+            host = p.generate(request, (d, t) -> { });
+        }
+        try (TrtLoopDevice device = new TrtLoopDevice(); Pipeline p = Pipeline.openOnDevice(folder, 0, 4, device, replay)) {
+            for (int run = 0; run < 2; run++) {
+                long deviceBefore = device.synchronizations();
+                long threadBefore = SyncCounter.countOnThisThread();
+                GeneratedImage onDevice = p.generate(request, (d, t) -> { });
+                long deviceSyncs = device.synchronizations() - deviceBefore;
+                long counted = SyncCounter.countOnThisThread() - threadBefore;
+                String what = String.format(Locale.ROOT, "%s, %s, %d image(s), guidance %.1f, deepcache %d, %s, run %d",
+                        request.prompt(), request.scheduler() == null ? "euler" : request.scheduler(), request.batchSize(),
+                        request.guidanceScale(), request.deepCacheInterval(), replay ? "replay" : "eager", run + 1);
+                require(deviceSyncs == 1 && counted == 1, what + ": " + deviceSyncs + " device / " + counted
+                        + " counted synchronizations, expected 1");
+                require(onDevice.timings().synchronizations() == 1, what + ": timings report "
+                        + onDevice.timings().synchronizations() + " synchronizations");
+                double rel = Tensors.maxRelDiff(onDevice.latents(), host.latents());
+                System.out.printf(Locale.ROOT, "     %s: latents max rel diff %.2e; enqueue %.2f ms, wait %.2f ms%n", what, rel,
+                        onDevice.timings().deviceEnqueueMs(), onDevice.timings().deviceWaitMs());
+                require(rel <= TOLERANCE, what + ": latents differ from the host loop by " + rel + " (> " + TOLERANCE + ")");
+            }
+        }
+    }
+
+    private synchronized Path pipeline() throws Exception {
+        if (pipeline == null) {
+            Path folder = work.resolve("tiny-deepcache");
+            if (!Files.isRegularFile(folder.resolve(PipelineSpec.FILE_NAME))) {
+                sdrt("export-pipeline", "--arch", "tiny", "--random-weights", "--seed", "2", "--deepcache-branch", "0",
+                        "--out", folder.toString());
+            }
+            sdrt(buildArgs(folder));
+            pipeline = folder;
+        }
+        return pipeline;
+    }
+
+    private static String[] buildArgs(Path folder) {
+        return new String[] {"build-pipeline", "--model", folder.toString(), "--dynamic", "--batch", "1..1..2", "--no-tf32",
+            "--opt-level", "1"};
+    }
+
+    /** Runs the CLI in this JVM; fails with its output unless it exits 0. */
+    private static String sdrt(String... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        int code = SdrtMain.execute(args, new PrintWriter(out, true), new PrintWriter(err, true));
+        System.out.print(out);
+        require(code == 0, "sdrt " + String.join(" ", args) + " exited " + code + ":\n" + out + err);
+        return out.toString();
+    }
+
+    private static void require(boolean condition, String message) {
+        if (!condition) {
+            throw new AssertionError(message);
+        }
+    }
+
+    /** Runs every check; prints PASS/FAIL lines and, last, "N passed, M failed"; exits 1 on a failure, 2 without a GPU. */
+    public static void main(String[] args) {
+        Path work = Path.of(System.getProperty("java.io.tmpdir"), "sdrt-loop-gpu");
+        for (int i = 0; i < args.length; i++) {
+            if (args[i].equals("--work") && i + 1 < args.length) {
+                work = Path.of(args[++i]);
+            } else {
+                System.err.println("usage: DeviceLoopGpuChecks [--work DIR]");
+                System.exit(2);
+            }
+        }
+        if (!TensorRt.isAvailable()) {
+            System.out.println("no usable GPU/TensorRT: " + TensorRt.unavailableReason());
+            System.out.println("0 passed, 1 failed");
+            System.exit(2);
+        }
+        System.out.printf("GPU %s (sm %s), TensorRT %s, work %s%n", Cuda.deviceName(), Cuda.computeCapability(), TensorRt.version(),
+                work.toAbsolutePath());
+        int passed = 0;
+        int failed = 0;
+        for (Check check : new DeviceLoopGpuChecks(work).all()) {
+            long started = System.nanoTime();
+            try {
+                check.body().run();
+                passed++;
+                System.out.printf(Locale.ROOT, "PASS %-60s %7.2f s%n", check.name(), (System.nanoTime() - started) / 1e9);
+            } catch (Throwable t) {
+                failed++;
+                System.out.printf(Locale.ROOT, "FAIL %-60s %7.2f s%n     %s%n", check.name(), (System.nanoTime() - started) / 1e9, t);
+                t.printStackTrace(System.out);
+            }
+            System.out.flush();
+        }
+        System.out.println(passed + " passed, " + failed + " failed");
+        System.exit(failed == 0 ? 0 : 1);
+    }
+}

@@ -1,0 +1,719 @@
+package dev.sdrt.runtime.loop;
+
+import static org.bytedeco.cuda.global.cudart.cudaMemcpyAsync;
+import static org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToDevice;
+import static org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToHost;
+import static org.bytedeco.cuda.global.cudart.cudaMemcpyHostToDevice;
+
+import dev.sdrt.runtime.tensor.DType;
+import dev.sdrt.runtime.tensor.Tensor;
+import dev.sdrt.runtime.tensor.TensorSpec;
+import dev.sdrt.runtime.trt.Cuda;
+import dev.sdrt.runtime.trt.CudaGraph;
+import dev.sdrt.runtime.trt.CudaStream;
+import dev.sdrt.runtime.trt.DeviceBuffer;
+import dev.sdrt.runtime.trt.PinnedBuffer;
+import dev.sdrt.runtime.trt.TensorRt;
+import dev.sdrt.runtime.trt.TrtEngine;
+import dev.sdrt.runtime.trt.TrtExecutionContext;
+import dev.sdrt.runtime.trt.TrtTensorInfo;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.logging.Logger;
+import org.bytedeco.javacpp.Pointer;
+
+/**
+ * The {@link LoopDevice} on an NVIDIA GPU: TensorRT engines and CUDA memory, everything queued on one
+ * CUDA stream, one counted synchronization per {@link #download}.
+ *
+ * <ul>
+ *   <li>{@link #load} takes the pipeline's {@code X.onnx} and loads the engine {@code X.plan} beside
+ *       it (built by {@code sdrt build-pipeline}); the model's inputs and outputs are the engine's,
+ *       dynamic dimensions -1 and unnamed (engines keep no dimension names; see
+ *       {@link LoopModel#outputShapes}).</li>
+ *   <li>{@link #allocate} is one cudaMalloc; a view ({@link DeviceTensor#row}, {@link DeviceTensor#head})
+ *       binds the allocation's address plus its offset.</li>
+ *   <li>{@link #upload} packs every source into one pinned staging buffer (kept, grown when needed)
+ *       and queues one cudaMemcpyAsync per run of targets that are contiguous on the device. Staging
+ *       space is not reused before the next synchronization, since queued copies may not have read
+ *       it yet.</li>
+ *   <li>{@link #launch} checks the bound tensors against the engine (names, types, input shapes
+ *       within its profile, output shapes as the engine infers them), then sets every tensor address
+ *       and calls enqueueV3 on the stream.</li>
+ *   <li>{@link #capture} records the launches as a CUDA graph. TensorRT does deferred set-up on the
+ *       first enqueueV3 of an execution context after its input shapes are set, which must not run
+ *       inside a stream capture ("call enqueueV3 once before capturing"). So capture first records
+ *       the launches without queueing them, then queues one warm-up enqueue for every execution
+ *       context that has never run eagerly, with its inputs bound to the real tensors (only read)
+ *       and its outputs to scratch memory, so no tensor the caller sees changes; then it captures the
+ *       launches for real. The warm-ups cost one extra run of each model on the first request of a
+ *       shape and no synchronization.</li>
+ *   <li>{@link #download} queues one asynchronous copy per source into a pinned read-back buffer,
+ *       synchronizes the stream once (through {@link dev.sdrt.runtime.trt.SyncCounter}, so it is
+ *       counted there and in {@link #synchronizations()}), then copies into tensors on the host.</li>
+ * </ul>
+ *
+ * <p>TensorRT takes only 256-byte aligned tensor addresses, and the loop binds rows of its per-step
+ * tables (a 9-float coefficient row starts 36 bytes after the previous one). A view that is not
+ * aligned is bound through an aligned slot of the model's: a device-to-device copy into the slot
+ * before the launch (and out of it after, for an output), queued and captured like the launch.
+ *
+ * <p>Each model keeps one TensorRT execution context per set of input shapes, all sharing the
+ * engine's activation memory (they run one after another on the stream): a captured graph has the
+ * context's shape-dependent state baked in, so a context is never re-shaped under a graph that uses
+ * it. Device memory from {@link #allocate} lives until the device closes ({@link LoopDevice} has no
+ * free); a {@link DenoisingLoop} allocates once per shape.
+ *
+ * <p>Nothing touches CUDA before the first call that needs it, so {@link #load} reports a missing
+ * engine file on any machine. Not thread-safe: one loop drives one device.
+ */
+public final class TrtLoopDevice implements LoopDevice {
+
+    private static final Logger LOG = Logger.getLogger(TrtLoopDevice.class.getName());
+
+    /** The alignment TensorRT requires of every tensor address (IExecutionContext::setTensorAddress). */
+    static final int TRT_ALIGNMENT = 256;
+
+    private CudaStream stream;
+    private String gpuName = "";
+    private final List<DeviceBuffer> allocations = new ArrayList<>();
+    private final Set<Graph> graphs = Collections.newSetFromMap(new IdentityHashMap<>());
+    private PinnedBuffer uploadStaging;
+    /** Bytes of {@link #uploadStaging} that queued copies may still read (reset by a synchronization). */
+    private long uploadUsed;
+    private PinnedBuffer downloadStaging;
+    private DeviceBuffer scratch;
+    /** Memory that queued work may still use: freed after the next synchronization. */
+    private final List<AutoCloseable> freeAfterSync = new ArrayList<>();
+    /** Non-null while {@link #capture} records. */
+    private List<Op> recording;
+    private boolean pending;
+    private long synchronizations;
+    private boolean closed;
+
+    /** A device on the current CUDA device; the stream is created on first use. */
+    public TrtLoopDevice() {
+    }
+
+    // ------------------------------------------------------------------ models
+
+    /**
+     * The engine file for a pipeline component: {@code X.plan} beside {@code X.onnx} (a {@code .plan}
+     * path is taken as is). Touches no GPU.
+     *
+     * @throws NoSuchFileException naming the missing engine and the command that builds it
+     */
+    public static Path planFor(Path model) throws NoSuchFileException {
+        String name = model.getFileName().toString();
+        Path plan = name.endsWith(".plan") ? model
+                : model.resolveSibling((name.endsWith(".onnx") ? name.substring(0, name.length() - 5) : name) + ".plan");
+        if (!Files.isRegularFile(plan)) {
+            Path folder = model.toAbsolutePath().getParent();
+            throw new NoSuchFileException(plan.toString(), null, "no TensorRT engine for " + name
+                    + "; build the pipeline's engines with 'sdrt build-pipeline --model " + folder
+                    + "' on the GPU that runs them");
+        }
+        return plan;
+    }
+
+    @Override
+    public LoopModel load(Path model) throws IOException {
+        checkOpen();
+        Path plan = planFor(model);
+        if (!plan.equals(model) && Files.isRegularFile(model)
+                && Files.getLastModifiedTime(model).compareTo(Files.getLastModifiedTime(plan)) > 0) {
+            LOG.warning(plan + " is older than " + model.getFileName() + "; if the ONNX changed, rebuild the engines"
+                    + " with 'sdrt build-pipeline'");
+        }
+        stream();
+        TrtEngine engine = TrtEngine.load(plan);
+        try {
+            return new TrtModel(plan.toString(), engine);
+        } catch (RuntimeException e) {
+            engine.close();
+            throw e;
+        }
+    }
+
+    /** The loop's view of an engine I/O tensor; fails for types sdrt tensors cannot hold (fp8, int4). */
+    static TensorSpec specOf(TrtTensorInfo tensor, String engine) {
+        if (tensor.dtype() == null) {
+            throw new IllegalArgumentException(engine + ": " + tensor + " has a type the device loop cannot bind;"
+                    + " keep the graph's inputs and outputs in float32 (the fp16 and qdq passes do by default)");
+        }
+        return new TensorSpec(tensor.name(), tensor.dtype(), tensor.shape(), List.of());
+    }
+
+    /** One engine, with an execution context per set of input shapes. */
+    static final class TrtModel implements LoopModel {
+        private final String name;
+        private final TrtEngine engine;
+        private final Map<String, TensorSpec> inputs = new LinkedHashMap<>();
+        private final Map<String, TensorSpec> outputs = new LinkedHashMap<>();
+        private final Map<String, Shaped> contexts = new HashMap<>();
+        private DeviceBuffer activations;
+        private boolean closed;
+
+        TrtModel(String name, TrtEngine engine) {
+            this.name = name;
+            this.engine = engine;
+            for (TrtTensorInfo t : engine.tensors()) {
+                (t.input() ? inputs : outputs).put(t.name(), specOf(t, name));
+            }
+        }
+
+        @Override
+        public String name() {
+            return name;
+        }
+
+        @Override
+        public Map<String, TensorSpec> inputs() {
+            return Collections.unmodifiableMap(inputs);
+        }
+
+        @Override
+        public Map<String, TensorSpec> outputs() {
+            return Collections.unmodifiableMap(outputs);
+        }
+
+        @Override
+        public Optional<Map<String, long[]>> outputShapes(Map<String, long[]> inputShapes) {
+            Map<String, long[]> shapes = new LinkedHashMap<>();
+            for (String input : inputs.keySet()) {
+                long[] shape = inputShapes.get(input);
+                if (shape == null) {
+                    return Optional.empty();
+                }
+                shapes.put(input, shape);
+            }
+            Map<String, long[]> out = new LinkedHashMap<>();
+            context(shapes).outputShapes.forEach((k, v) -> out.put(k, v.clone()));
+            return Optional.of(out);
+        }
+
+        /**
+         * Checks a launch's bindings against the engine and returns the execution context for its
+         * input shapes (set up on first use).
+         */
+        Shaped check(Map<String, DeviceTensor> in, Map<String, DeviceTensor> out) {
+            checkNames(in, inputs, "input");
+            checkNames(out, outputs, "output");
+            Map<String, long[]> shapes = new LinkedHashMap<>();
+            for (TensorSpec spec : inputs.values()) {
+                DeviceTensor t = in.get(spec.name());
+                checkType(spec, t, "input");
+                long[] shape = t.shape();
+                boolean fits = shape.length == spec.rank();
+                for (int d = 0; fits && d < shape.length; d++) {
+                    fits = spec.isDynamic(d) || spec.shape()[d] == shape[d];
+                }
+                if (!fits) {
+                    throw new IllegalArgumentException(name + ": input '" + spec.name() + "' is " + spec.describe()
+                            + ", bound to " + t + "; build engines for this batch and size with 'sdrt build-pipeline'"
+                            + " (--dynamic for ranges)");
+                }
+                shapes.put(spec.name(), shape);
+            }
+            Shaped shaped = context(shapes);
+            for (TensorSpec spec : outputs.values()) {
+                DeviceTensor t = out.get(spec.name());
+                checkType(spec, t, "output");
+                long[] expected = shaped.outputShapes.get(spec.name());
+                if (!Arrays.equals(expected, t.shape())) {
+                    throw new IllegalStateException(name + ": output '" + spec.name() + "' is " + spec.dtype().displayName()
+                            + Tensor.formatShape(expected) + " for these inputs, bound to " + t);
+                }
+            }
+            // Slots for views TensorRT cannot take as they are; allocated here, never while capturing.
+            in.forEach(shaped::slotFor);
+            out.forEach(shaped::slotFor);
+            return shaped;
+        }
+
+        private void checkNames(Map<String, DeviceTensor> bound, Map<String, TensorSpec> declared, String kind) {
+            for (String n : bound.keySet()) {
+                if (!declared.containsKey(n)) {
+                    throw new IllegalArgumentException(name + " has no " + kind + " '" + n + "'; " + kind + "s: "
+                            + declared.keySet());
+                }
+            }
+            for (String n : declared.keySet()) {
+                if (!bound.containsKey(n)) {
+                    throw new IllegalArgumentException("launch of " + name + " binds nothing to " + kind + " '" + n + "'");
+                }
+            }
+        }
+
+        private void checkType(TensorSpec spec, DeviceTensor t, String kind) {
+            if (t.dtype() != spec.dtype()) {
+                throw new IllegalArgumentException(name + ": " + kind + " '" + spec.name() + "' is " + spec.describe()
+                        + ", bound to " + t + " (the device loop needs the graph's inputs and outputs as it declares them)");
+            }
+        }
+
+        private Shaped context(Map<String, long[]> inputShapes) {
+            checkOpen();
+            StringBuilder key = new StringBuilder();
+            inputShapes.forEach((n, s) -> key.append(n).append(Arrays.toString(s)).append(';'));
+            Shaped shaped = contexts.get(key.toString());
+            if (shaped == null) {
+                if (activations == null) {
+                    activations = DeviceBuffer.allocate(engine.deviceMemorySize(), "activations of " + name);
+                }
+                TrtExecutionContext context = engine.createContext(activations);
+                try {
+                    for (TrtTensorInfo input : engine.inputs()) {
+                        if (input.isDynamic()) {
+                            context.setInputShape(input.name(), inputShapes.get(input.name()));
+                        }
+                    }
+                    Map<String, long[]> outputShapes = new LinkedHashMap<>();
+                    for (TrtTensorInfo output : engine.outputs()) {
+                        long[] shape = context.shape(output.name());
+                        if (Arrays.stream(shape).anyMatch(d -> d < 0)) {
+                            throw new IllegalStateException(name + ": TensorRT cannot tell the shape of output '"
+                                    + output.name() + "' from the input shapes (" + Arrays.toString(shape)
+                                    + "); the device loop needs outputs sized by their inputs");
+                        }
+                        outputShapes.put(output.name(), shape);
+                    }
+                    shaped = new Shaped(context, outputShapes);
+                } catch (RuntimeException e) {
+                    context.close();
+                    throw e;
+                }
+                contexts.put(key.toString(), shaped);
+            }
+            return shaped;
+        }
+
+        private void checkOpen() {
+            if (closed) {
+                throw new IllegalStateException(name + " is closed");
+            }
+        }
+
+        @Override
+        public void close() {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            contexts.values().forEach(Shaped::close);
+            contexts.clear();
+            if (activations != null) {
+                activations.close();
+            }
+            engine.close();
+        }
+
+        @Override
+        public String toString() {
+            return name;
+        }
+    }
+
+    /** An execution context whose input shapes are set for good, and the output shapes they give. */
+    static final class Shaped {
+        final TrtExecutionContext context;
+        final Map<String, long[]> outputShapes;
+        /** Aligned stand-ins for tensors bound to unaligned views, by tensor name. */
+        private final Map<String, DeviceBuffer> slots = new HashMap<>();
+        /** Whether enqueueV3 ran outside a capture since the shapes were set (TensorRT's set-up is done). */
+        boolean warm;
+
+        Shaped(TrtExecutionContext context, Map<String, long[]> outputShapes) {
+            this.context = context;
+            this.outputShapes = outputShapes;
+        }
+
+        /** Allocates the slot for {@code name} when {@code t} is not aligned for TensorRT. */
+        void slotFor(String name, DeviceTensor t) {
+            if (!aligned(address(t).address()) && !slots.containsKey(name)) {
+                slots.put(name, DeviceBuffer.allocate(t.byteSize(), "aligned slot for '" + name + "'"));
+            }
+        }
+
+        /**
+         * Binds every tensor and queues enqueueV3, copying unaligned inputs into their slots before and
+         * unaligned outputs out of theirs after.
+         */
+        void enqueue(Map<String, DeviceTensor> in, Map<String, DeviceTensor> out, CudaStream stream) {
+            in.forEach((n, t) -> context.bind(n, bindable(n, t, true, stream), t.byteSize()));
+            List<Runnable> copyBack = new ArrayList<>();
+            out.forEach((n, t) -> {
+                Pointer at = bindable(n, t, false, stream);
+                context.bind(n, at, t.byteSize());
+                if (at.address() != address(t).address()) {
+                    copyBack.add(() -> copy(address(t), at, t.byteSize(), stream, "'" + n + "' out of its aligned slot"));
+                }
+            });
+            context.enqueue(stream);
+            copyBack.forEach(Runnable::run);
+        }
+
+        private Pointer bindable(String name, DeviceTensor t, boolean input, CudaStream stream) {
+            Pointer at = address(t);
+            if (aligned(at.address())) {
+                return at;
+            }
+            DeviceBuffer slot = slots.get(name);
+            if (slot == null || slot.byteSize() < t.byteSize()) {
+                throw new IllegalStateException("no aligned slot for '" + name + "' (" + t + ")");
+            }
+            if (input) {
+                copy(slot.pointer(), at, t.byteSize(), stream, "'" + name + "' into its aligned slot");
+            }
+            return slot.pointer();
+        }
+
+        void close() {
+            context.close();
+            slots.values().forEach(DeviceBuffer::close);
+            slots.clear();
+        }
+    }
+
+    /** Whether TensorRT takes {@code address} as a tensor address. */
+    static boolean aligned(long address) {
+        return address % TRT_ALIGNMENT == 0;
+    }
+
+    /** Queues a device-to-device copy. */
+    private static void copy(Pointer to, Pointer from, long bytes, CudaStream stream, String what) {
+        Cuda.check(cudaMemcpyAsync(to, from, bytes, cudaMemcpyDeviceToDevice, stream.handle()), "cudaMemcpyAsync(" + what + ")");
+    }
+
+    // ------------------------------------------------------------------ memory
+
+    @Override
+    public DeviceTensor allocate(String label, DType dtype, long... shape) {
+        checkOpen();
+        stream();
+        DeviceBuffer buffer = DeviceBuffer.allocate(Tensor.numElements(shape) * dtype.byteSize(), label);
+        allocations.add(buffer);
+        return new DeviceTensor(buffer, label, dtype, shape, 0);
+    }
+
+    /** The device address of a tensor: its allocation's plus the view's offset. */
+    static Pointer address(DeviceTensor t) {
+        DeviceBuffer buffer = (DeviceBuffer) t.allocation();
+        return new Address(buffer.pointer().address() + byteOffset(t));
+    }
+
+    /** Bytes from the allocation's start to the view's first element. */
+    static long byteOffset(DeviceTensor t) {
+        return t.offset() * t.dtype().byteSize();
+    }
+
+    /** A raw address for cudart and TensorRT calls (position 0, owns nothing). */
+    static final class Address extends Pointer {
+        Address(long address) {
+            this.address = address;
+        }
+    }
+
+    @Override
+    public void upload(List<DeviceTensor> targets, List<Tensor> sources) {
+        checkOpen();
+        if (recording != null) {
+            throw new IllegalStateException("uploads cannot be captured; upload before capturing or replaying");
+        }
+        if (targets.size() != sources.size()) {
+            throw new IllegalArgumentException(targets.size() + " targets for " + sources.size() + " sources");
+        }
+        long[] addresses = new long[targets.size()];
+        long[] bytes = new long[targets.size()];
+        for (int i = 0; i < targets.size(); i++) {
+            DeviceTensor target = targets.get(i);
+            Tensor source = sources.get(i);
+            if (source.dtype() != target.dtype() || source.numElements() != target.numElements()) {
+                throw new IllegalArgumentException("cannot upload " + source.dtype().displayName()
+                        + Tensor.formatShape(source.shape()) + " into " + target);
+            }
+            addresses[i] = address(target).address();
+            bytes[i] = target.byteSize();
+        }
+        CudaStream s = stream();
+        // Append after what earlier uploads since the last synchronization staged: their copies may not have run yet.
+        StagingPlan plan = StagingPlan.of(uploadUsed, addresses, bytes);
+        if (uploadStaging == null || uploadStaging.byteSize() < plan.end()) {
+            // Copies already queued may still read the old buffer: keep it until the next synchronization.
+            long old = 0;
+            if (uploadStaging != null) {
+                old = uploadStaging.byteSize();
+                freeAfterSync.add(uploadStaging);
+            }
+            plan = StagingPlan.of(0, addresses, bytes);
+            uploadStaging = PinnedBuffer.allocate(Math.max(plan.end(), Math.min(Math.max(2 * old, 1 << 20), Integer.MAX_VALUE)),
+                    "upload staging");
+        }
+        ByteBuffer staging = uploadStaging.asByteBuffer();
+        for (int i = 0; i < sources.size(); i++) {
+            ByteBuffer from = sources.get(i).buffer();
+            staging.position(Math.toIntExact(plan.offset(i)));
+            staging.put(from);
+        }
+        long host = uploadStaging.pointer().address();
+        for (StagingPlan.Copy c : plan.copies()) {
+            Cuda.check(cudaMemcpyAsync(new Address(c.deviceAddress()), new Address(host + c.stagingOffset()), c.bytes(),
+                    cudaMemcpyHostToDevice, s.handle()), "cudaMemcpyAsync(upload of " + c.count() + " tensors from "
+                    + targets.get(c.first()).label() + ", " + c.bytes() + " bytes)");
+        }
+        uploadUsed = plan.end();
+        pending = true;
+    }
+
+    // ------------------------------------------------------------------ launches
+
+    /** Something queued on the stream: a launch, or a replay of a captured graph. */
+    private interface Op {
+        void enqueue(CudaStream stream);
+    }
+
+    private record Launch(Shaped shaped, Map<String, DeviceTensor> inputs, Map<String, DeviceTensor> outputs) implements Op {
+        @Override
+        public void enqueue(CudaStream stream) {
+            shaped.enqueue(inputs, outputs, stream);
+        }
+    }
+
+    @Override
+    public void launch(LoopModel model, Map<String, DeviceTensor> inputs, Map<String, DeviceTensor> outputs) {
+        checkOpen();
+        if (!(model instanceof TrtModel trt)) {
+            throw new IllegalArgumentException(model.name() + " was not loaded by this TensorRT device");
+        }
+        Launch launch = new Launch(trt.check(inputs, outputs), Map.copyOf(inputs), Map.copyOf(outputs));
+        if (recording != null) {
+            recording.add(launch);
+        } else {
+            launch.enqueue(stream());
+            launch.shaped().warm = true;
+            pending = true;
+        }
+    }
+
+    @Override
+    public Replay capture(Runnable work) {
+        checkOpen();
+        if (recording != null) {
+            throw new IllegalStateException("already capturing");
+        }
+        CudaStream s = stream();
+        // 1. Record what work queues (checking every launch, creating contexts: nothing is queued yet).
+        recording = new ArrayList<>();
+        List<Op> ops;
+        try {
+            work.run();
+        } finally {
+            ops = recording;
+            recording = null;
+        }
+        // 2. Warm up contexts that never ran: TensorRT's first enqueue after setting shapes must not be captured.
+        for (Op op : ops) {
+            if (op instanceof Launch launch && !launch.shaped().warm) {
+                warmUp(launch, s);
+            }
+        }
+        // 3. Capture for real.
+        CudaGraph graph = CudaGraph.capture(s, captured -> ops.forEach(op -> op.enqueue(captured)));
+        Graph replay = new Graph(graph);
+        graphs.add(replay);
+        return replay;
+    }
+
+    /** One eager enqueue with the outputs bound to scratch memory, so the caller's tensors keep their contents. */
+    private void warmUp(Launch launch, CudaStream s) {
+        long bytes = 0;
+        for (DeviceTensor t : launch.outputs().values()) {
+            bytes = alignUp(bytes) + t.byteSize();
+        }
+        if (scratch == null || scratch.byteSize() < bytes) {
+            if (scratch != null) {
+                freeAfterSync.add(scratch);
+            }
+            scratch = DeviceBuffer.allocate(Math.max(bytes, 2 * (scratch == null ? 0 : scratch.byteSize())), "warm-up scratch");
+        }
+        Map<String, DeviceTensor> scratchOutputs = new LinkedHashMap<>();
+        long at = 0;
+        for (Map.Entry<String, DeviceTensor> e : launch.outputs().entrySet()) {
+            DeviceTensor t = e.getValue();
+            at = alignUp(at);
+            long elements = at / t.dtype().byteSize();
+            scratchOutputs.put(e.getKey(), new DeviceTensor(scratch, "scratch for " + t.label(), t.dtype(), t.shape(), elements));
+            at += t.byteSize();
+        }
+        launch.shaped().enqueue(launch.inputs(), scratchOutputs, s);
+        launch.shaped().warm = true;
+        pending = true;
+    }
+
+    private static long alignUp(long offset) {
+        return (offset + TRT_ALIGNMENT - 1) / TRT_ALIGNMENT * TRT_ALIGNMENT;
+    }
+
+    /** A captured CUDA graph. */
+    private final class Graph implements Replay, Op {
+        private final CudaGraph graph;
+
+        Graph(CudaGraph graph) {
+            this.graph = graph;
+        }
+
+        @Override
+        public void launch() {
+            checkOpen();
+            if (recording != null) {
+                recording.add(this);
+            } else {
+                graph.launch(stream());
+                pending = true;
+            }
+        }
+
+        @Override
+        public void enqueue(CudaStream s) {
+            graph.launch(s);
+        }
+
+        @Override
+        public void close() {
+            if (graphs.remove(this)) {
+                graph.close();
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ read-back
+
+    @Override
+    public List<Tensor> download(DeviceTensor... sources) {
+        checkOpen();
+        if (recording != null) {
+            throw new IllegalStateException("a download cannot be captured");
+        }
+        CudaStream s = stream();
+        long[] addresses = new long[sources.length];
+        long[] bytes = new long[sources.length];
+        for (int i = 0; i < sources.length; i++) {
+            addresses[i] = address(sources[i]).address();
+            bytes[i] = sources[i].byteSize();
+        }
+        StagingPlan plan = StagingPlan.of(0, addresses, bytes);
+        if (downloadStaging == null || downloadStaging.byteSize() < plan.end()) {
+            // The last download waited for its copies, so the old buffer is free.
+            if (downloadStaging != null) {
+                downloadStaging.close();
+            }
+            downloadStaging = PinnedBuffer.allocate(Math.max(plan.end(), 1 << 20), "download staging");
+        }
+        long host = downloadStaging.pointer().address();
+        for (StagingPlan.Copy c : plan.copies()) {
+            Cuda.check(cudaMemcpyAsync(new Address(host + c.stagingOffset()), new Address(c.deviceAddress()), c.bytes(),
+                    cudaMemcpyDeviceToHost, s.handle()), "cudaMemcpyAsync(read-back of " + sources[c.first()].label() + ")");
+        }
+        synchronize();
+        ByteBuffer staged = downloadStaging.asByteBuffer();
+        List<Tensor> out = new ArrayList<>();
+        for (int i = 0; i < sources.length; i++) {
+            int start = Math.toIntExact(plan.offset(i));
+            ByteBuffer window = staged.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+            window.position(start).limit(Math.toIntExact(start + bytes[i]));
+            out.add(Tensor.copyOf(sources[i].dtype(), sources[i].shape(), window.slice().order(ByteOrder.LITTLE_ENDIAN)));
+        }
+        return out;
+    }
+
+    /** The one synchronizing call: waits for the stream, then frees what queued work was still using. */
+    private void synchronize() {
+        stream().synchronize();
+        synchronizations++;
+        pending = false;
+        uploadUsed = 0;
+        for (AutoCloseable c : freeAfterSync) {
+            closeQuietly(c);
+        }
+        freeAfterSync.clear();
+    }
+
+    @Override
+    public long synchronizations() {
+        return synchronizations;
+    }
+
+    // ------------------------------------------------------------------ lifetime
+
+    private CudaStream stream() {
+        if (stream == null) {
+            TensorRt.requireAvailable();
+            stream = CudaStream.create();
+            gpuName = Cuda.deviceName();
+        }
+        return stream;
+    }
+
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("the TensorRT loop device is closed");
+        }
+    }
+
+    /**
+     * Waits for queued work (one counted synchronization, only when work is pending), then frees the
+     * graphs, memory and stream. Models are closed by whoever loaded them.
+     */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        try {
+            if (stream != null && pending) {
+                synchronize();
+            }
+        } finally {
+            closed = true;
+            List.copyOf(graphs).forEach(Graph::close);
+            freeAfterSync.forEach(TrtLoopDevice::closeQuietly);
+            freeAfterSync.clear();
+            allocations.forEach(TrtLoopDevice::closeQuietly);
+            allocations.clear();
+            closeQuietly(scratch);
+            closeQuietly(uploadStaging);
+            closeQuietly(downloadStaging);
+            closeQuietly(stream);
+        }
+    }
+
+    private static void closeQuietly(AutoCloseable c) {
+        if (c == null) {
+            return;
+        }
+        try {
+            c.close();
+        } catch (Exception e) {
+            LOG.warning("closing " + c + " failed: " + e);
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "TensorRT" + (gpuName.isEmpty() ? "" : " on " + gpuName);
+    }
+}

@@ -1,0 +1,158 @@
+package dev.sdrt.runtime.loop;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.sdrt.runtime.scheduler.SchedulePlan;
+import dev.sdrt.runtime.scheduler.SchedulerConfig;
+import dev.sdrt.runtime.scheduler.Schedulers;
+import dev.sdrt.runtime.tensor.DType;
+import dev.sdrt.runtime.tensor.Tensor;
+import dev.sdrt.runtime.tensor.TensorSpec;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.junit.jupiter.api.Test;
+
+/**
+ * DenoisingLoop on a device whose models, like TensorRT engines, name no dynamic dimensions: the
+ * DeepCache feature is then sized by the full graph's own shape inference. A recording fake device
+ * stands in for the GPU.
+ */
+class DenoisingLoopShapesTest {
+
+    private static final long DYN = TensorSpec.DYNAMIC;
+
+    /** A model with unnamed dynamic dimensions; {@code inferFeature} says whether it can infer output shapes. */
+    private record FakeModel(String name, Map<String, TensorSpec> inputs, Map<String, TensorSpec> outputs, boolean inferFeature)
+            implements LoopModel {
+        @Override
+        public Optional<Map<String, long[]>> outputShapes(Map<String, long[]> inputShapes) {
+            if (!inferFeature) {
+                return Optional.empty();
+            }
+            long[] sample = inputShapes.get("sample");
+            return Optional.of(Map.of("deepcache_feature", new long[] {sample[0], 8, sample[2], sample[3]},
+                    "out_sample", sample.clone()));
+        }
+
+        @Override
+        public void close() {
+        }
+    }
+
+    /** Allocates, records launches and returns zeros. */
+    private static final class FakeDevice implements LoopDevice {
+        final Map<String, long[]> allocated = new LinkedHashMap<>();
+        final List<String> launches = new ArrayList<>();
+        long syncs;
+
+        @Override
+        public LoopModel load(Path model) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public DeviceTensor allocate(String label, DType dtype, long... shape) {
+            allocated.put(label, shape.clone());
+            return new DeviceTensor(new Object(), label, dtype, shape, 0);
+        }
+
+        @Override
+        public void upload(List<DeviceTensor> targets, List<Tensor> sources) {
+        }
+
+        @Override
+        public void launch(LoopModel model, Map<String, DeviceTensor> inputs, Map<String, DeviceTensor> outputs) {
+            launches.add(model.name());
+        }
+
+        @Override
+        public Replay capture(Runnable work) {
+            work.run();
+            return new Replay() {
+                @Override
+                public void launch() {
+                }
+
+                @Override
+                public void close() {
+                }
+            };
+        }
+
+        @Override
+        public List<Tensor> download(DeviceTensor... sources) {
+            syncs++;
+            List<Tensor> out = new ArrayList<>();
+            for (DeviceTensor s : sources) {
+                out.add(Tensor.allocate(s.dtype(), s.shape()));
+            }
+            return out;
+        }
+
+        @Override
+        public long synchronizations() {
+            return syncs;
+        }
+
+        @Override
+        public void close() {
+        }
+    }
+
+    private static TensorSpec spec(String name, long... shape) {
+        return new TensorSpec(name, DType.FLOAT32, shape, List.of());
+    }
+
+    private static Map<String, TensorSpec> specs(TensorSpec... specs) {
+        Map<String, TensorSpec> m = new LinkedHashMap<>();
+        for (TensorSpec s : specs) {
+            m.put(s.name(), s);
+        }
+        return m;
+    }
+
+    private static DenoisingLoop.Models models(boolean inferFeature) {
+        Map<String, TensorSpec> unetIn = specs(spec("sample", DYN, 4, DYN, DYN), spec("timestep", DYN),
+                spec("encoder_hidden_states", DYN, 77, 32));
+        FakeModel unet = new FakeModel("unet", unetIn, specs(spec("out_sample", DYN, 4, DYN, DYN)), false);
+        FakeModel full = new FakeModel("full", unetIn, specs(spec("out_sample", DYN, 4, DYN, DYN),
+                spec("deepcache_feature", DYN, 8, DYN, DYN)), inferFeature);
+        Map<String, TensorSpec> shallowIn = new LinkedHashMap<>(unetIn);
+        shallowIn.put("deepcache_feature", spec("deepcache_feature", DYN, 8, DYN, DYN));
+        FakeModel shallow = new FakeModel("shallow", shallowIn, specs(spec("out_sample", DYN, 4, DYN, DYN)), false);
+        FakeModel step = new FakeModel("step", Map.of(), Map.of(), false);
+        FakeModel vae = new FakeModel("vae", Map.of(), Map.of(), false);
+        return new DenoisingLoop.Models(unet, "sample", "out_sample", step, vae, full, shallow);
+    }
+
+    private static DenoisingLoop.Request request() {
+        SchedulePlan plan = Schedulers.create("euler", SchedulerConfig.stableDiffusion()).plan(3);
+        long[] latentShape = {1, 4, 8, 12};
+        return new DenoisingLoop.Request(plan, 7.5, latentShape, new long[] {1, 3, 16, 24}, new float[4 * 8 * 12],
+                Map.of("encoder_hidden_states", Tensor.allocate(DType.FLOAT32, 2, 77, 32)), null,
+                new boolean[] {true, false, false}, 0.18215, 0);
+    }
+
+    @Test
+    void anUnnamedFeatureIsSizedByTheFullGraphsShapeInference() {
+        FakeDevice device = new FakeDevice();
+        try (DenoisingLoop loop = new DenoisingLoop(device, models(true), true)) {
+            DenoisingLoop.Result r = loop.run(request());
+            assertThat(device.allocated.get("deepcache_feature")).containsExactly(2, 8, 8, 12);
+            assertThat(r.synchronizations()).isEqualTo(1);
+            assertThat(device.launches).containsExactly("full", "step", "shallow", "step", "shallow", "step", "vae");
+        }
+    }
+
+    @Test
+    void withoutNamesOrInferenceTheFeatureCannotBeSized() {
+        try (DenoisingLoop loop = new DenoisingLoop(new FakeDevice(), models(false), false)) {
+            assertThatThrownBy(() -> loop.run(request())).hasMessageContaining("cannot size deepcache_feature");
+        }
+    }
+}

@@ -1,0 +1,133 @@
+package dev.sdrt.runtime.loop;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
+
+import dev.sdrt.runtime.tensor.DType;
+import dev.sdrt.runtime.tensor.TensorSpec;
+import dev.sdrt.runtime.trt.TensorRt;
+import dev.sdrt.runtime.trt.TrtTensorInfo;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * What of the TensorRT loop device runs without a GPU: finding the engine beside the ONNX file (before
+ * any CUDA call), the refusal without TensorRT, the staging layout and view address arithmetic, and
+ * the engine-to-loop tensor specs. The device itself is exercised by the cli module's GPU suite.
+ */
+class TrtLoopDeviceTest {
+    @TempDir
+    Path tmp;
+
+    @Test
+    void aMissingEngineIsNamedWithTheCommandThatBuildsIt() throws Exception {
+        Path onnx = Files.writeString(tmp.resolve("unet.onnx"), "not really onnx");
+        assertThatThrownBy(() -> TrtLoopDevice.planFor(onnx)).isInstanceOf(NoSuchFileException.class)
+                .hasMessageContaining(tmp.resolve("unet.plan").toString())
+                .hasMessageContaining("no TensorRT engine for unet.onnx")
+                .hasMessageContaining("sdrt build-pipeline --model " + tmp.toAbsolutePath());
+        // The device checks the file before it touches CUDA, so this holds on any machine.
+        try (TrtLoopDevice device = new TrtLoopDevice()) {
+            assertThatThrownBy(() -> device.load(onnx)).isInstanceOf(NoSuchFileException.class)
+                    .hasMessageContaining("unet.plan").hasMessageContaining("sdrt build-pipeline");
+            assertThat(device.synchronizations()).isZero();
+            assertThat(device.toString()).isEqualTo("TensorRT");
+        }
+    }
+
+    @Test
+    void theEngineSitsBesideTheOnnxFile() throws Exception {
+        Path onnx = tmp.resolve("vae_decoder.onnx");
+        Path plan = Files.writeString(tmp.resolve("vae_decoder.plan"), "x");
+        assertThat(TrtLoopDevice.planFor(onnx)).isEqualTo(plan);
+        assertThat(TrtLoopDevice.planFor(plan)).as("a .plan is taken as is").isEqualTo(plan);
+    }
+
+    @Test
+    void withoutTensorRtLoadingAndAllocatingSayWhy() throws Exception {
+        assumeFalse(TensorRt.isAvailable(), "this machine has TensorRT; the GPU suite covers the device");
+        Files.writeString(tmp.resolve("unet.onnx"), "x");
+        Files.writeString(tmp.resolve("unet.plan"), "x");
+        try (TrtLoopDevice device = new TrtLoopDevice()) {
+            assertThatThrownBy(() -> device.load(tmp.resolve("unet.onnx"))).isInstanceOf(IllegalStateException.class)
+                    .hasMessageContaining("TensorRT is not usable on this machine");
+            assertThatThrownBy(() -> device.allocate("x", DType.FLOAT32, 4)).isInstanceOf(IllegalStateException.class)
+                    .hasMessageContaining("TensorRT is not usable on this machine");
+        }
+    }
+
+    @Test
+    void viewsBindTheirAllocationPlusTheirOffset() {
+        DeviceTensor table = new DeviceTensor(new Object(), "timesteps", DType.FLOAT32, new long[] {50, 2}, 0);
+        assertThat(TrtLoopDevice.byteOffset(table)).isZero();
+        assertThat(TrtLoopDevice.byteOffset(table.row(7, 2))).isEqualTo(7 * 2 * 4);
+        DeviceTensor noise = new DeviceTensor(new Object(), "noise", DType.FLOAT32, new long[] {3, 1, 4, 8, 8}, 0);
+        assertThat(TrtLoopDevice.byteOffset(noise.row(2))).isEqualTo(2L * 4 * 8 * 8 * 4);
+        assertThat(TrtLoopDevice.byteOffset(noise.row(2).head(1))).isEqualTo(2L * 4 * 8 * 8 * 4);
+        DeviceTensor half = new DeviceTensor(new Object(), "h", DType.FLOAT16, new long[] {4, 3}, 0);
+        assertThat(TrtLoopDevice.byteOffset(half.row(3))).isEqualTo(3 * 3 * 2);
+    }
+
+    @Test
+    void tableRowsTensorRtCannotTakeAreFound() {
+        // TensorRT wants 256-byte aligned tensor addresses; cudaMalloc gives them, table rows mostly do not.
+        long base = 0x7f0000000000L;
+        DeviceTensor coefficients = new DeviceTensor(new Object(), "coefficients", DType.FLOAT32, new long[] {100, 9}, 0);
+        assertThat(TrtLoopDevice.aligned(base + TrtLoopDevice.byteOffset(coefficients.row(0)))).isTrue();
+        assertThat(TrtLoopDevice.aligned(base + TrtLoopDevice.byteOffset(coefficients.row(1)))).isFalse();
+        assertThat(TrtLoopDevice.aligned(base + TrtLoopDevice.byteOffset(coefficients.row(64)))).as("64 * 36 = 9 * 256").isTrue();
+        DeviceTensor noise = new DeviceTensor(new Object(), "noise", DType.FLOAT32, new long[] {50, 1, 4, 64, 64}, 0);
+        assertThat(TrtLoopDevice.aligned(base + TrtLoopDevice.byteOffset(noise.row(17)))).as("512x512 latents").isTrue();
+    }
+
+    @Test
+    void stagingPacksAlignedAndCopiesDeviceContiguousRunsTogether() {
+        // Three separate allocations, then two rows of one table side by side, then an empty tensor.
+        long[] addresses = {0x10000, 0x90000, 0x20000, 0x50000, 0x50000 + 36, 0x70000};
+        long[] bytes = {100, 12, 4096, 36, 36, 0};
+        StagingPlan plan = StagingPlan.of(0, addresses, bytes);
+        assertThat(plan.offset(0)).isZero();
+        assertThat(plan.offset(1)).isEqualTo(128);
+        assertThat(plan.offset(2)).isEqualTo(192);
+        assertThat(plan.offset(3)).isEqualTo(192 + 4096);
+        assertThat(plan.offset(4)).as("continues the previous device range: no gap").isEqualTo(192 + 4096 + 36);
+        assertThat(plan.end()).isGreaterThanOrEqualTo(192 + 4096 + 72);
+        assertThat(plan.copies()).extracting(StagingPlan.Copy::first).containsExactly(0, 1, 2, 3);
+        StagingPlan.Copy rows = plan.copies().get(3);
+        assertThat(rows.count()).isEqualTo(2);
+        assertThat(rows.bytes()).isEqualTo(72);
+        assertThat(rows.deviceAddress()).isEqualTo(0x50000);
+        for (int i = 0; i + 1 < bytes.length; i++) {
+            assertThat(plan.offset(i) + bytes[i]).as("no overlap").isLessThanOrEqualTo(plan.offset(i + 1));
+        }
+    }
+
+    @Test
+    void stagingAppendsAfterWhatEarlierUploadsStaged() {
+        StagingPlan first = StagingPlan.of(0, new long[] {0x1000}, new long[] {10});
+        StagingPlan second = StagingPlan.of(first.end(), new long[] {0x2000, 0x3000}, new long[] {8, 8});
+        assertThat(second.offset(0)).isEqualTo(64);
+        assertThat(second.offset(1)).isEqualTo(128);
+        assertThat(second.end()).isEqualTo(136);
+        assertThat(StagingPlan.of(0, new long[0], new long[0]).copies()).isEmpty();
+        assertThatThrownBy(() -> StagingPlan.of(0, new long[] {1}, new long[] {1, 2})).isInstanceOf(IllegalArgumentException.class);
+    }
+
+    @Test
+    void engineTensorsBecomeLoopSpecsWithDynamicDimensionsUnnamed() {
+        TensorSpec spec = TrtLoopDevice.specOf(new TrtTensorInfo("sample", true, DType.FLOAT32, "float32",
+                new long[] {-1, 4, -1, -1}), "unet.plan");
+        assertThat(spec.dtype()).isEqualTo(DType.FLOAT32);
+        assertThat(spec.isDynamic(0)).isTrue();
+        assertThat(spec.isDynamic(1)).isFalse();
+        assertThat(spec.dimensionName(0)).isEmpty();
+        assertThatThrownBy(() -> TrtLoopDevice.specOf(new TrtTensorInfo("out", false, null, "fp8", new long[] {1}), "x.plan"))
+                .hasMessageContaining("x.plan").hasMessageContaining("fp8").hasMessageContaining("float32");
+        assertThat(List.of(spec.shape()[1])).containsExactly(4L);
+    }
+}
