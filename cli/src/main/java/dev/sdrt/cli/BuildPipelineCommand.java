@@ -13,9 +13,9 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import java.util.function.ToIntFunction;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -143,50 +143,33 @@ final class BuildPipelineCommand implements Callable<Integer> {
         if (!dynamic && !images.isFixed()) {
             throw new IllegalArgumentException("--batch " + batch + " is a range: add --dynamic (a static engine has one batch)");
         }
-        List<long[]> all = new ArrayList<>();
+        List<ImageSize> all = new ArrayList<>();
         if (sizes != null) {
             for (String s : sizes) {
-                all.add(parseSize(s, "--sizes"));
+                all.add(ImageSize.parse(s, "--sizes", 1));
             }
         } else if (size != null) {
-            all.add(parseSize(size, "--size"));
+            all.add(ImageSize.parse(size, "--size", 1));
         } else {
-            all.add(new long[] {pipeline.defaultWidth, pipeline.defaultHeight});
+            all.add(new ImageSize(pipeline.defaultWidth, pipeline.defaultHeight));
         }
-        for (long[] wh : all) {
-            if (wh[0] % pipeline.vaeScaleFactor != 0 || wh[1] % pipeline.vaeScaleFactor != 0) {
-                throw new IllegalArgumentException("image size " + wh[0] + "x" + wh[1] + " must be a multiple of the VAE scale factor "
+        for (ImageSize imageSize : all) {
+            if (imageSize.width() % pipeline.vaeScaleFactor != 0 || imageSize.height() % pipeline.vaeScaleFactor != 0) {
+                throw new IllegalArgumentException("image size " + imageSize + " must be a multiple of the VAE scale factor "
                         + pipeline.vaeScaleFactor + " in both directions");
             }
         }
-        DimRange width = range(all, 0);
-        DimRange height = range(all, 1);
+        DimRange width = range(all, ImageSize::width);
+        DimRange height = range(all, ImageSize::height);
         boolean isDynamic = dynamic || !width.isFixed() || !height.isFixed();
         return new Shapes(images, height, width, isDynamic);
     }
 
     /** min, first (optimized for), max of one axis of the sizes. */
-    private static DimRange range(List<long[]> sizes, int axis) {
-        long min = sizes.stream().mapToLong(s -> s[axis]).min().orElseThrow();
-        long max = sizes.stream().mapToLong(s -> s[axis]).max().orElseThrow();
-        return new DimRange(min, sizes.get(0)[axis], max);
-    }
-
-    static long[] parseSize(String text, String option) {
-        String[] wh = text.toLowerCase(Locale.ROOT).split("x");
-        try {
-            if (wh.length != 2) {
-                throw new NumberFormatException();
-            }
-            long w = Long.parseLong(wh[0].trim());
-            long h = Long.parseLong(wh[1].trim());
-            if (w < 1 || h < 1) {
-                throw new NumberFormatException();
-            }
-            return new long[] {w, h};
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException(option + " must look like 512x512, not '" + text + "'");
-        }
+    private static DimRange range(List<ImageSize> sizes, ToIntFunction<ImageSize> axis) {
+        int min = sizes.stream().mapToInt(axis).min().orElseThrow();
+        int max = sizes.stream().mapToInt(axis).max().orElseThrow();
+        return new DimRange(min, axis.applyAsInt(sizes.get(0)), max);
     }
 
     /**

@@ -123,16 +123,10 @@ final class GenerateCommand implements Callable<Integer> {
                     + " (--backend cpu runs without one)");
         }
         if (size != null) {
-            String[] wh = size.toLowerCase(java.util.Locale.ROOT).split("x");
-            try {
-                if (wh.length != 2) {
-                    throw new NumberFormatException();
-                }
-                width = Integer.parseInt(wh[0].trim());
-                height = Integer.parseInt(wh[1].trim());
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("--size must look like 512x512, not '" + size + "'");
-            }
+            // 0x0 is allowed: like --width 0 --height 0, it leaves the model's default size.
+            ImageSize parsed = ImageSize.parse(size, "--size", 0);
+            width = parsed.width();
+            height = parsed.height();
         }
         if (scheduler != null && !Schedulers.NAMES.contains(scheduler)) {
             throw new IllegalArgumentException("unknown scheduler '" + scheduler + "'; choose one of " + String.join(", ", Schedulers.NAMES));

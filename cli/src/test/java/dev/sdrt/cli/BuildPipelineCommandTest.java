@@ -1,8 +1,8 @@
 package dev.sdrt.cli;
 
+import static dev.sdrt.cli.CliTest.exportRandomPipeline;
 import static dev.sdrt.cli.CliTest.sdrt;
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import dev.sdrt.enginebuilder.DimRange;
@@ -37,18 +37,9 @@ class BuildPipelineCommandTest {
 
     @BeforeAll
     static void exportPipelines() {
-        sd = export("tiny", "--deepcache-branch", "0");
-        sdxl = export("tiny-sdxl");
-        sd3 = export("tiny-sd3");
-    }
-
-    private static Path export(String arch, String... extra) {
-        Path out = tmp.resolve(arch);
-        String[] args = Stream.concat(Stream.of("export-pipeline", "--arch", arch, "--random-weights", "--out", out.toString()),
-                Stream.of(extra)).toArray(String[]::new);
-        CliTest.Result r = sdrt(args);
-        assertThat(r.code()).as(r.err()).isZero();
-        return out;
+        sd = exportRandomPipeline(tmp, "tiny", "--deepcache-branch", "0");
+        sdxl = exportRandomPipeline(tmp, "tiny-sdxl");
+        sd3 = exportRandomPipeline(tmp, "tiny-sd3");
     }
 
     /** Every target's profile, as EngineCache would derive it before calling TensorRT. */
@@ -132,7 +123,9 @@ class BuildPipelineCommandTest {
         CliTest.Result notAFolder = sdrt("build-pipeline", "--model", tmp.resolve("nothing").toString());
         assertThat(notAFolder.code()).isNotZero();
         assertThat(notAFolder.err()).contains("sdrt-pipeline.json");
-        assertThatThrownBy(() -> BuildPipelineCommand.parseSize("0x5", "--size")).hasMessageContaining("512x512");
+        CliTest.Result zeroSize = sdrt("build-pipeline", "--model", sd.toString(), "--size", "0x8");
+        assertThat(zeroSize.code()).isEqualTo(2);
+        assertThat(zeroSize.err()).contains("--size must look like 512x512");
     }
 
     @Test

@@ -33,6 +33,20 @@ class CliTest {
         return new Result(code, out.toString(), err.toString());
     }
 
+    /**
+     * Exports a random-weight pipeline of {@code arch} to {@code parent/arch} with {@code sdrt
+     * export-pipeline}, plus {@code extraArgs} ({@code --seed}, {@code --deepcache-branch}), and fails
+     * the test when the export fails.
+     */
+    static Path exportRandomPipeline(Path parent, String arch, String... extraArgs) {
+        Path out = parent.resolve(arch);
+        List<String> args = new ArrayList<>(List.of("export-pipeline", "--arch", arch, "--random-weights", "--out", out.toString()));
+        args.addAll(List.of(extraArgs));
+        Result r = sdrt(args.toArray(String[]::new));
+        assertThat(r.code()).as(r.err()).isZero();
+        return out;
+    }
+
     static List<FixtureCase> fixtures() {
         return FixtureCase.all();
     }

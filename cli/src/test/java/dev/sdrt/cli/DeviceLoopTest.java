@@ -1,5 +1,6 @@
 package dev.sdrt.cli;
 
+import static dev.sdrt.cli.CliTest.exportRandomPipeline;
 import static dev.sdrt.cli.CliTest.sdrt;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -37,19 +38,9 @@ class DeviceLoopTest {
 
     @BeforeAll
     static void exportPipelines() {
-        sd = export("tiny", "--deepcache-branch", "0");
-        sdxl = export("tiny-sdxl");
-        sd3 = export("tiny-sd3");
-    }
-
-    private static Path export(String arch, String... extra) {
-        Path out = tmp.resolve(arch);
-        String[] args = {"export-pipeline", "--arch", arch, "--random-weights", "--seed", "2", "--out", out.toString()};
-        String[] all = java.util.stream.Stream.concat(java.util.Arrays.stream(args), java.util.Arrays.stream(extra))
-                .toArray(String[]::new);
-        CliTest.Result r = sdrt(all);
-        assertThat(r.code()).as(r.err()).isZero();
-        return out;
+        sd = exportRandomPipeline(tmp, "tiny", "--seed", "2", "--deepcache-branch", "0");
+        sdxl = exportRandomPipeline(tmp, "tiny-sdxl", "--seed", "2");
+        sd3 = exportRandomPipeline(tmp, "tiny-sd3", "--seed", "2");
     }
 
     /** Host loop and device loop on the same request; the device waits once for the batch. */

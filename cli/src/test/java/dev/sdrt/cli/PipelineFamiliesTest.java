@@ -1,5 +1,6 @@
 package dev.sdrt.cli;
 
+import static dev.sdrt.cli.CliTest.exportRandomPipeline;
 import static dev.sdrt.cli.CliTest.sdrt;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -30,16 +31,9 @@ class PipelineFamiliesTest {
 
     @BeforeAll
     static void exportPipelines() {
-        sd = export("tiny");
-        sdxl = export("tiny-sdxl");
-        sd3 = export("tiny-sd3");
-    }
-
-    private static Path export(String arch) {
-        Path out = tmp.resolve(arch);
-        CliTest.Result r = sdrt("export-pipeline", "--arch", arch, "--random-weights", "--seed", "3", "--out", out.toString());
-        assertThat(r.code()).as(r.err()).isZero();
-        return out;
+        sd = exportRandomPipeline(tmp, "tiny", "--seed", "3");
+        sdxl = exportRandomPipeline(tmp, "tiny-sdxl", "--seed", "3");
+        sd3 = exportRandomPipeline(tmp, "tiny-sd3", "--seed", "3");
     }
 
     private static GeneratedImage run(Path folder, GenerationRequest request) throws Exception {

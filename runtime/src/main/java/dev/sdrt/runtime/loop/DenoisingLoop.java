@@ -7,6 +7,7 @@ import dev.sdrt.runtime.tensor.TensorSpec;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -30,8 +31,9 @@ import java.util.Objects;
  * </ol>
  *
  * With CUDA-graph replay on, the launches of a (shape, steps, cache schedule) are captured once and
- * replayed for every later request of that shape; only the upload's contents change. Not
- * thread-safe: one loop per device and thread.
+ * replayed for every later request of that shape; only the upload's contents change. The buffers and
+ * replays of the four most recently used shapes are kept. Not thread-safe: one loop per device and
+ * thread.
  */
 public final class DenoisingLoop implements AutoCloseable {
 
@@ -80,10 +82,14 @@ public final class DenoisingLoop implements AutoCloseable {
 
     private static final String FEATURE = "deepcache_feature";
 
+    /** Few shapes are live at once in practice; past this many, the least recently used one goes. */
+    private static final int MAX_WORKSPACES = 4;
+
     private final LoopDevice device;
     private final Models models;
     private final boolean replay;
-    private final Map<String, Workspace> workspaces = new HashMap<>();
+    /** In access order: the first entry is the least recently used shape. */
+    private final Map<String, Workspace> workspaces = new LinkedHashMap<>(16, 0.75f, true);
 
     /** @param replay capture each shape's launches once and replay them (CUDA graphs on GPUs) */
     public DenoisingLoop(LoopDevice device, Models models, boolean replay) {
@@ -119,6 +125,16 @@ public final class DenoisingLoop implements AutoCloseable {
         DeviceTensor image;
         final Map<String, DeviceTensor> text = new LinkedHashMap<>();
         LoopDevice.Replay captured;
+
+        /**
+         * Frees the captured launches. LoopDevice has no call to free tensors: the device reclaims
+         * them (TrtLoopDevice when it closes).
+         */
+        void closeReplay() {
+            if (captured != null) {
+                captured.close();
+            }
+        }
     }
 
     public Result run(Request r) {
@@ -241,18 +257,9 @@ public final class DenoisingLoop implements AutoCloseable {
                 .append(Arrays.toString(r.imageShape())).append(r.stepNoise() != null)
                 .append(r.fullSteps() == null ? "" : Arrays.toString(r.fullSteps()));
         r.textFeeds().forEach((name, t) -> key.append(name).append(Arrays.toString(t.shape())).append(t.dtype()));
-        Workspace existing = workspaces.get(key.toString());
+        Workspace existing = workspaces.get(key.toString()); // get() makes it the most recently used
         if (existing != null) {
             return existing;
-        }
-        if (workspaces.size() >= 4) {
-            // Few shapes are live at once in practice; drop the others rather than hold their memory.
-            workspaces.values().forEach(old -> {
-                if (old.captured != null) {
-                    old.captured.close();
-                }
-            });
-            workspaces.clear();
         }
         long[] latentShape = r.latentShape();
         Workspace w = new Workspace();
@@ -292,6 +299,11 @@ public final class DenoisingLoop implements AutoCloseable {
                 throw new IllegalArgumentException(models.deepCacheFull().name() + " has no output '" + FEATURE + "'");
             }
             w.feature = device.allocate(FEATURE, feature.dtype(), featureShape(feature, dims, r, inputShape));
+        }
+        if (workspaces.size() >= MAX_WORKSPACES) {
+            Iterator<Workspace> leastRecentlyUsed = workspaces.values().iterator();
+            leastRecentlyUsed.next().closeReplay();
+            leastRecentlyUsed.remove();
         }
         workspaces.put(key.toString(), w);
         return w;
@@ -345,11 +357,7 @@ public final class DenoisingLoop implements AutoCloseable {
 
     @Override
     public void close() {
-        workspaces.values().forEach(w -> {
-            if (w.captured != null) {
-                w.captured.close();
-            }
-        });
+        workspaces.values().forEach(Workspace::closeReplay);
         workspaces.clear();
     }
 }

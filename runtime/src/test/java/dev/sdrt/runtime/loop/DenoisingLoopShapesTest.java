@@ -18,9 +18,10 @@ import java.util.Optional;
 import org.junit.jupiter.api.Test;
 
 /**
- * DenoisingLoop on a device whose models, like TensorRT engines, name no dynamic dimensions: the
- * DeepCache feature is then sized by the full graph's own shape inference. A recording fake device
- * stands in for the GPU.
+ * DenoisingLoop's per-shape workspaces on a recording fake device that stands in for the GPU: with
+ * models that, like TensorRT engines, name no dynamic dimensions, the DeepCache feature is sized by
+ * the full graph's own shape inference; and past the workspace bound only the least recently used
+ * shape loses its buffers and captured replay.
  */
 class DenoisingLoopShapesTest {
 
@@ -44,11 +45,13 @@ class DenoisingLoopShapesTest {
         }
     }
 
-    /** Allocates, records launches and returns zeros. */
+    /** Allocates, records launches, counts captures and closed replays, and returns zeros. */
     private static final class FakeDevice implements LoopDevice {
         final Map<String, long[]> allocated = new LinkedHashMap<>();
         final List<String> launches = new ArrayList<>();
         long syncs;
+        int captures;
+        int closedReplays;
 
         @Override
         public LoopModel load(Path model) {
@@ -72,6 +75,7 @@ class DenoisingLoopShapesTest {
 
         @Override
         public Replay capture(Runnable work) {
+            captures++;
             work.run();
             return new Replay() {
                 @Override
@@ -80,6 +84,7 @@ class DenoisingLoopShapesTest {
 
                 @Override
                 public void close() {
+                    closedReplays++;
                 }
             };
         }
@@ -131,10 +136,15 @@ class DenoisingLoopShapesTest {
     }
 
     private static DenoisingLoop.Request request() {
+        return request(12);
+    }
+
+    /** One image whose latents are 8 high and {@code latentWidth} wide: a shape of its own for each width. */
+    private static DenoisingLoop.Request request(int latentWidth) {
         SchedulePlan plan = Schedulers.create("euler", SchedulerConfig.stableDiffusion()).plan(3);
-        long[] latentShape = {1, 4, 8, 12};
-        return new DenoisingLoop.Request(plan, 7.5, latentShape, new long[] {1, 3, 16, 24}, new float[4 * 8 * 12],
-                Map.of("encoder_hidden_states", Tensor.allocate(DType.FLOAT32, 2, 77, 32)), null,
+        long[] latentShape = {1, 4, 8, latentWidth};
+        return new DenoisingLoop.Request(plan, 7.5, latentShape, new long[] {1, 3, 16, 2L * latentWidth},
+                new float[4 * 8 * latentWidth], Map.of("encoder_hidden_states", Tensor.allocate(DType.FLOAT32, 2, 77, 32)), null,
                 new boolean[] {true, false, false}, 0.18215, 0);
     }
 
@@ -154,5 +164,29 @@ class DenoisingLoopShapesTest {
         try (DenoisingLoop loop = new DenoisingLoop(new FakeDevice(), models(false), false)) {
             assertThatThrownBy(() -> loop.run(request())).hasMessageContaining("cannot size deepcache_feature");
         }
+    }
+
+    @Test
+    void pastTheBoundOnlyTheLeastRecentlyUsedShapeLosesItsReplay() {
+        FakeDevice device = new FakeDevice();
+        try (DenoisingLoop loop = new DenoisingLoop(device, models(true), true)) {
+            for (int width : new int[] {4, 6, 8, 10}) {
+                assertThat(loop.run(request(width)).replayed()).as("first request of width %d", width).isFalse();
+            }
+            assertThat(loop.run(request(4)).replayed()).isTrue();
+            // The bound of four is reached: a fifth shape evicts width 6, now the least recently used.
+            loop.run(request(12));
+            assertThat(device.captures).isEqualTo(5);
+            assertThat(device.closedReplays).isEqualTo(1);
+
+            assertThat(loop.run(request(4)).replayed()).as("the hot shape keeps its capture").isTrue();
+            assertThat(loop.run(request(8)).replayed()).isTrue();
+            assertThat(loop.run(request(10)).replayed()).isTrue();
+            assertThat(device.captures).as("only the new shape was captured").isEqualTo(5);
+            assertThat(loop.run(request(6)).replayed()).as("the evicted shape is captured afresh").isFalse();
+            assertThat(device.captures).isEqualTo(6);
+            assertThat(device.closedReplays).as("width 12, by then the least recently used, made way for it").isEqualTo(2);
+        }
+        assertThat(device.closedReplays).as("closing the loop closes the four it holds").isEqualTo(6);
     }
 }
