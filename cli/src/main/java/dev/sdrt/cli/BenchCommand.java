@@ -2,12 +2,15 @@ package dev.sdrt.cli;
 
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import dev.sdrt.cli.bench.BenchBackend;
 import dev.sdrt.cli.bench.BenchChart;
 import dev.sdrt.cli.bench.BenchReport;
 import dev.sdrt.cli.bench.BenchResult;
 import dev.sdrt.cli.bench.BenchRunner;
 import dev.sdrt.cli.bench.BenchSettings;
 import dev.sdrt.cli.bench.Variant;
+import dev.sdrt.enginebuilder.EngineCache;
+import dev.sdrt.enginebuilder.PrintingBuildProgress;
 import dev.sdrt.enginebuilder.SdrtVersion;
 import dev.sdrt.exporter.Component;
 import dev.sdrt.exporter.ExportOptions;
@@ -77,8 +80,19 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--steps", paramLabel = "N", defaultValue = "50", description = "denoising steps (default 50)")
     int steps;
 
-    @Option(names = "--backend", paramLabel = "B", defaultValue = "cpu", description = "cpu (ONNX Runtime) or tensorrt (default cpu)")
+    @Option(names = "--backend", paramLabel = "B", defaultValue = "cpu",
+            description = "cpu (ONNX Runtime, the host loop; the default), tensorrt (NVIDIA GPU: static engines per size and"
+                    + " batch, built once into OUT/engines, and the device loop), or cpu-loop (the device loop on ONNX Runtime)")
     String backend;
+
+    @Option(names = "--cuda-graph", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "tensorrt, cpu-loop: capture each cell's launches once and replay them (CUDA graphs on the GPU;"
+                    + " default on; --no-cuda-graph queues every launch)")
+    boolean cudaGraph;
+
+    @Option(names = "--opt-level", paramLabel = "0-5", defaultValue = "3",
+            description = "tensorrt: builder optimization level of the engines (default 3; lower builds faster)")
+    int optLevel;
 
     @Option(names = "--out", paramLabel = "DIR", defaultValue = "sdrt-bench", description = "output folder (default sdrt-bench)")
     Path out;
@@ -123,11 +137,21 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        switch (backend.toLowerCase(Locale.ROOT)) {
-            case "cpu", "onnxruntime", "ort" -> { }
-            case "tensorrt", "trt" -> throw new UnsupportedOperationException(
-                    "TensorRT backend for bench is not implemented yet; use --backend cpu (ONNX Runtime)");
-            default -> throw new IllegalArgumentException("unknown backend '" + backend + "'; backends are cpu and tensorrt");
+        String backendId = switch (backend.toLowerCase(Locale.ROOT)) {
+            case "cpu", "onnxruntime", "ort" -> "cpu";
+            case "cpu-loop" -> "cpu-loop";
+            case "tensorrt", "trt" -> "tensorrt";
+            default -> throw new IllegalArgumentException("unknown backend '" + backend + "'; backends are cpu, tensorrt and cpu-loop");
+        };
+        if (backendId.equals("tensorrt")) {
+            if (optLevel < 0 || optLevel > 5) {
+                throw new IllegalArgumentException("--opt-level must be between 0 and 5, got " + optLevel);
+            }
+            if (!(guidance > 1)) {
+                throw new IllegalArgumentException("--backend tensorrt builds static engines for guided requests (the denoiser"
+                        + " runs 2 × batch); use --guidance above 1");
+            }
+            TensorRtBenchBackend.requireTensorRt(); // before an export that can take minutes
         }
         if (steps < 1 || steps > 1000) {
             throw new IllegalArgumentException("--steps must be between 1 and 1000, got " + steps);
@@ -198,8 +222,14 @@ final class BenchCommand implements Callable<Integer> {
             parsed.add(Variant.parse(name, registered, scales));
         }
         BenchSettings settings = new BenchSettings(sourceText, model, parsed, base, sizeList, batches, steps, runs, warmup, seed,
-                prompt, guidance, schedulerName, threads, out, rebuild, scales, commandLine());
-        BenchResult result = new BenchRunner(settings, err).run();
+                prompt, guidance, schedulerName, threads, backendId, out, rebuild, scales, commandLine());
+        BenchBackend benchBackend = switch (backendId) {
+            case "cpu" -> BenchBackend.onnxRuntime(threads);
+            case "cpu-loop" -> BenchBackend.cpuLoop(threads, cudaGraph);
+            default -> new TensorRtBenchBackend(out.resolve("engines"), threads, optLevel, cudaGraph, err,
+                    EngineCache::forThisMachine, new PrintingBuildProgress(System.err));
+        };
+        BenchResult result = new BenchRunner(settings, benchBackend, err).run();
 
         String markdown = BenchReport.markdown(result);
         Path md = out.resolve("bench.md");

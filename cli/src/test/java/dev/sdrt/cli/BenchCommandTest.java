@@ -2,6 +2,7 @@ package dev.sdrt.cli;
 
 import static dev.sdrt.cli.CliTest.sdrt;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
@@ -9,6 +10,7 @@ import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import dev.sdrt.cli.bench.Variant;
 import dev.sdrt.graphs.passes.PassPipeline;
+import dev.sdrt.runtime.trt.TensorRt;
 import java.awt.image.BufferedImage;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -209,11 +211,55 @@ class BenchCommandTest {
     }
 
     @Test
-    void tensorRtIsNotPretendedTo() {
+    void withoutAGpuTheTensorRtBackendSaysSoBeforeExportingAnything() {
+        assumeFalse(TensorRt.isAvailable(), "this machine has TensorRT");
         CliTest.Result r = sdrt("bench", "--arch", "tiny", "--backend", "tensorrt", "--out", tmp.resolve("trt").toString());
         assertThat(r.code()).isEqualTo(1);
-        assertThat(r.err()).contains("TensorRT backend for bench is not implemented yet");
+        assertThat(r.err()).contains("--backend tensorrt needs an NVIDIA GPU with TensorRT").contains("--backend cpu runs without one");
         assertThat(tmp.resolve("trt/bench.md")).doesNotExist();
+        assertThat(tmp.resolve("trt/model-tiny-seed0")).as("nothing exported").doesNotExist();
+
+        CliTest.Result unguided = sdrt("bench", "--arch", "tiny", "--backend", "tensorrt", "--guidance", "1", "--out",
+                tmp.resolve("trt").toString());
+        assertThat(unguided.err()).contains("static engines for guided requests").contains("--guidance above 1");
+        assertThat(sdrt("bench", "--arch", "tiny", "--backend", "cuda", "--out", tmp.resolve("trt").toString()).err())
+                .contains("unknown backend 'cuda'; backends are cpu, tensorrt and cpu-loop");
+    }
+
+    /**
+     * The device loop that TensorRT runs, here on ONNX Runtime, replayed: every kind of variant runs
+     * on it, an exact variant still matches its baseline and the lossy ones stay approximations.
+     */
+    @Test
+    void theDeviceLoopBackendRunsEveryKindOfVariant() throws Exception {
+        Path loop = tmp.resolve("loop");
+        CliTest.Result r = sdrt("bench", "--arch", "tiny", "--backend", "cpu-loop", "--sizes", "32", "--batch", "1,2",
+                "--steps", "3", "--runs", "1", "--warmup", "1", "--variants", "fp32,fp32+fuse-qkv,fp32+tome:0.5,fp32+deepcache:3",
+                "--out", loop.toString());
+        assertThat(r.code()).as(r.err()).isZero();
+        JsonObject json = json(loop);
+        assertThat(json.getAsJsonObject("settings").get("backend").getAsString()).isEqualTo("cpu-loop");
+        assertThat(json.getAsJsonObject("environment").get("backend").getAsString())
+                .isEqualTo("device loop on ONNX Runtime (CPU execution provider), launches replayed");
+        for (String name : new String[] {"fp32", "fp32+fuse-qkv", "fp32+tome:0.5", "fp32+deepcache:3"}) {
+            JsonObject v = variant(json, name);
+            assertThat(v.get("status").getAsString()).as(name).isEqualTo("ok");
+            assertThat(v.getAsJsonArray("cells")).hasSize(2);
+            for (JsonElement e : v.getAsJsonArray("cells")) {
+                JsonObject cell = e.getAsJsonObject();
+                assertThat(cell.get("status").getAsString()).as(name).isEqualTo("ok");
+                assertThat(cell.getAsJsonObject("unet_ms_per_step_stats").get("median").getAsDouble()).isPositive();
+                if (!name.equals("fp32")) {
+                    double cosine = cell.getAsJsonObject("fidelity").get("latent_cosine").getAsDouble();
+                    if (name.equals("fp32+fuse-qkv")) {
+                        assertThat(cosine).as(name).isGreaterThanOrEqualTo(0.9999);
+                    } else {
+                        assertThat(cosine).as(name).isBetween(0.5, 0.99999);
+                    }
+                }
+            }
+        }
+        assertThat(Files.readString(loop.resolve("bench.md"))).contains("device loop time ÷ steps");
     }
 
     @Test

@@ -80,6 +80,30 @@ public final class EngineCache {
      * manifest.
      */
     public Outcome buildOrReuse(EngineBuildRequest request, Path engine, BuildProgress progress) throws IOException {
+        return buildOrReuse(keyed(request), engine, progress);
+    }
+
+    /**
+     * {@link #buildOrReuse} with the engine's file named by its cache key: {@code store/STEM-KEY.plan}
+     * (KEY: the key's first 16 hex digits). Requests that come out the same (model content, profile,
+     * options, GPU, TensorRT) share one engine wherever their ONNX files are, so a VAE decoder
+     * hard-linked into several pipeline folders is built once.
+     */
+    public Outcome buildOrReuseIn(Path store, String stem, EngineBuildRequest request, BuildProgress progress)
+            throws IOException {
+        if (!stem.matches("[A-Za-z0-9._@+=-]+")) {
+            throw new IllegalArgumentException("engine name '" + stem + "' may hold only letters, digits and ._@+=-");
+        }
+        Keyed keyed = keyed(request);
+        return buildOrReuse(keyed, store.resolve(stem + "-" + keyed.key().substring(0, 16) + ".plan"), progress);
+    }
+
+    /** A request with everything its cache key is made of. */
+    private record Keyed(EngineBuildRequest request, OnnxSummary model, ShapeProfile profile, OnnxFingerprint fingerprint,
+            BuildOptions options, List<Map<String, InputShapes>> profiles, String key) {
+    }
+
+    private Keyed keyed(EngineBuildRequest request) throws IOException {
         OnnxSummary model = OnnxSummary.read(request.onnx());
         ShapeProfile profile = ProfileDeriver.derive(model.inputs(), request);
         for (String note : profile.notes()) {
@@ -89,6 +113,17 @@ public final class EngineCache {
         BuildOptions options = BuildOptions.of(request);
         List<Map<String, InputShapes>> profiles = List.of(profile.inputs());
         String key = cacheKey(fingerprint, request.passSpec(), options, profiles, environment);
+        return new Keyed(request, model, profile, fingerprint, options, profiles, key);
+    }
+
+    private Outcome buildOrReuse(Keyed keyed, Path engine, BuildProgress progress) throws IOException {
+        EngineBuildRequest request = keyed.request();
+        OnnxSummary model = keyed.model();
+        ShapeProfile profile = keyed.profile();
+        OnnxFingerprint fingerprint = keyed.fingerprint();
+        BuildOptions options = keyed.options();
+        List<Map<String, InputShapes>> profiles = keyed.profiles();
+        String key = keyed.key();
 
         EngineManifest existing = reusable(engine, key);
         if (existing != null) {

@@ -252,4 +252,30 @@ class EngineCacheTest {
         EngineManifest manifest = build(EngineBuildRequest.builder(half).precisionHint("int8").build()).manifest();
         assertThat(manifest.precision()).isEqualTo("fp16");
     }
+
+    @Test
+    void aStoreSharesOneEngineAmongCopiesOfAModelAndKeepsOtherRequestsApart() throws IOException {
+        Path store = dir.resolve("store");
+        EngineCache.Outcome first = cache.buildOrReuseIn(store, "vae_decoder", request().build(), BuildProgress.NONE);
+        assertThat(first.reused()).isFalse();
+        assertThat(first.engine().getParent()).isEqualTo(store);
+        assertThat(first.engine().getFileName().toString()).matches("vae_decoder-[0-9a-f]{16}\\.plan");
+        assertThat(first.manifest().cacheKey()).startsWith(first.engine().getFileName().toString().substring(12, 28));
+
+        Path copy = dir.resolve("variant/model.onnx");
+        Files.createDirectories(copy.getParent());
+        Files.copy(onnx, copy);
+        EngineCache.Outcome again = cache.buildOrReuseIn(store, "vae_decoder", request().onnx(copy).build(), BuildProgress.NONE);
+        assertThat(again.reused()).as("the same content elsewhere").isTrue();
+        assertThat(again.engine()).isEqualTo(first.engine());
+
+        EngineCache.Outcome other = cache.buildOrReuseIn(store, "vae_decoder", request().optLevel(2).build(), BuildProgress.NONE);
+        assertThat(other.reused()).isFalse();
+        assertThat(other.engine()).isNotEqualTo(first.engine());
+        assertThat(first.engine()).as("the other request's engine stays").exists();
+        assertThat(backend.builds).isEqualTo(2);
+
+        assertThatThrownBy(() -> cache.buildOrReuseIn(store, "../escape", request().build(), BuildProgress.NONE))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("'../escape'");
+    }
 }

@@ -18,6 +18,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import javax.imageio.ImageIO;
 
 /**
@@ -26,6 +27,10 @@ import javax.imageio.ImageIO;
  * latent cosine similarity vs the baseline over those cells (the worst case a user would see).
  */
 public final class BenchChart {
+    /** The chart's short name of each backend. */
+    private static final Map<String, String> BACKEND_LABELS = Map.of("cpu", "ONNX Runtime CPU",
+            "cpu-loop", "device loop on ONNX Runtime CPU", "tensorrt", "TensorRT");
+
     static final int WIDTH = 960;
     static final int HEIGHT = 640;
     private static final Color[] PALETTE = {
@@ -117,8 +122,9 @@ public final class BenchChart {
         BenchSettings s = r.settings();
         g.drawString("sdrt bench: speed-up vs fidelity — " + s.source(), left, 30);
         g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 12));
-        g.drawString(String.format(Locale.ROOT, "ONNX Runtime CPU, %d steps, sizes %s, batch %s; baseline %s. x: mean over cells, "
-                + "y: lowest over cells", s.steps(), s.sizes(), s.batches(), s.baseline()), left, 50);
+        g.drawString(String.format(Locale.ROOT, "%s, %d steps, sizes %s, batch %s; baseline %s. x: mean over cells, "
+                + "y: lowest over cells", BACKEND_LABELS.getOrDefault(s.backend(), s.backend()), s.steps(), s.sizes(), s.batches(),
+                s.baseline()), left, 50);
 
         // grid and ticks
         g.setStroke(new BasicStroke(1f));

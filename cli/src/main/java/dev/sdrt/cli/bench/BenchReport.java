@@ -63,7 +63,8 @@ public final class BenchReport {
                 md.append(String.format(Locale.ROOT, "%.2f", c.unetStep().median())).append(" | ");
                 md.append(c.peakRssBytes() == null ? "n/a" : String.format(Locale.ROOT, "%.0f MiB (%s)", c.peakRssBytes() / 1048576.0,
                         c.rssDeltaBytes() == null ? "Δ n/a" : String.format(Locale.ROOT, "Δ %+.0f", c.rssDeltaBytes() / 1048576.0)))
-                        .append(" | ").append(DEVICE_MEMORY_CPU).append(" | ");
+                        .append(" | ").append(c.deviceMemoryBytes() == null ? DEVICE_MEMORY_CPU
+                                : String.format(Locale.ROOT, "%.0f MiB", c.deviceMemoryBytes() / 1048576.0)).append(" | ");
                 Fidelity f = c.fidelity();
                 if (isBaseline) {
                     md.append("ref | ref | ref | ref | ");
@@ -84,12 +85,18 @@ public final class BenchReport {
         md.append("\n- **s/image**: wall time of one request (text encoder — served from the prompt cache after the first "
                 + "run —, the denoising loop, the VAE decoder) divided by the batch; median of the timed runs, spread = min–max.\n");
         md.append("- **speed-up**: baseline s/image ÷ variant s/image − 1, at the same size and batch.\n");
-        md.append("- **UNet ms/step**: denoising loop time ÷ steps (one denoiser call — the UNet, or SD3's transformer — over the "
-                + "classifier-free-guidance batch of 2 × batch, plus the host-side scheduler update).\n");
+        md.append(s.backend().equals("cpu")
+                ? "- **UNet ms/step**: denoising loop time ÷ steps (one denoiser call — the UNet, or SD3's transformer — over the "
+                        + "classifier-free-guidance batch of 2 × batch, plus the host-side scheduler update).\n"
+                : "- **UNet ms/step**: device loop time ÷ steps, as the host sees it from the upload to the one read-back: per step "
+                        + "one denoiser call over the classifier-free-guidance batch of 2 × batch and the scheduler-step graph, and "
+                        + "the VAE decode spread over the steps (it runs in the same queue).\n");
         md.append("- **peak RSS**: the process's peak resident memory during the cell (JVM heap + ONNX Runtime native memory); "
                 + "Δ = that peak minus the RSS just before the variant's pipeline opened (its weights, sessions and activations). "
                 + "Memory a previous variant or the JVM's heap released or kept shifts Δ, so read it as a rough figure (it can be "
-                + "negative on small models). Device memory is a GPU figure: n/a on the CPU.\n");
+                + "negative on small models). **Device memory**: GPU memory the cell's pipeline holds after its runs (free memory "
+                + "before its engines were loaded minus free memory after the cell: engines, activations, loop buffers); n/a on "
+                + "the CPU.\n");
         md.append("- **fidelity**: the variant's final latents and decoded images against the baseline's (same prompt, seed, "
                 + "size and batch): cosine similarity, and PSNR (latents: peak = the baseline latents' range; images: 8-bit, "
                 + "peak 255; ∞ = identical).\n");
@@ -180,7 +187,7 @@ public final class BenchReport {
         JsonObject settings = new JsonObject();
         settings.addProperty("model", s.source());
         settings.addProperty("model_folder", s.model().toAbsolutePath().toString());
-        settings.addProperty("backend", "cpu");
+        settings.addProperty("backend", s.backend());
         settings.addProperty("baseline", s.baseline());
         JsonArray sizes = new JsonArray();
         for (Size size : s.sizes()) {
@@ -273,7 +280,11 @@ public final class BenchReport {
         mem.add("peak_rss_bytes", c.peakRssBytes() == null ? JsonNull.INSTANCE : new JsonPrimitive(c.peakRssBytes()));
         mem.add("rss_delta_bytes", c.rssDeltaBytes() == null ? JsonNull.INSTANCE : new JsonPrimitive(c.rssDeltaBytes()));
         mem.addProperty("method", c.memoryMethod());
-        mem.addProperty("device", DEVICE_MEMORY_CPU);
+        if (c.deviceMemoryBytes() == null) {
+            mem.addProperty("device", DEVICE_MEMORY_CPU);
+        } else {
+            mem.addProperty("device_bytes", c.deviceMemoryBytes());
+        }
         o.add("memory", mem);
         if (c.fidelity() == null) {
             o.add("fidelity", JsonNull.INSTANCE);

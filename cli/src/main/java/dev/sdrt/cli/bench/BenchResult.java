@@ -50,13 +50,16 @@ public record BenchResult(BenchSettings settings, Map<String, String> environmen
      * @param speedupPct     (baseline s/image ÷ this s/image − 1) × 100; 0 for the baseline; null without a baseline
      * @param peakRssBytes   peak process RSS during the cell (JVM + native); null: n/a
      * @param rssDeltaBytes  that peak minus RSS before the variant's pipeline opened; null: n/a
+     * @param deviceMemoryBytes device memory the cell's pipeline held after its runs (engines, activations, loop
+     *                       buffers); null on backends without a device
      * @param fidelity       against the baseline's cell; null for the baseline itself or without one
      * @param prepared       the cell's own folder for a {@linkplain Variant#perCell() per-cell} variant; null when
      *                       the variant has one folder for every cell (or none could be made)
      */
     public record Cell(Size size, int batch, CellStatus status, String reason, double[] runMs, double[] unetMsPerStep,
             double[] textEncoderMs, double[] vaeDecoderMs, Stats secondsPerImage, Stats unetStep, Double speedupPct,
-            Long peakRssBytes, Long rssDeltaBytes, String memoryMethod, Fidelity fidelity, VariantFolders.Prepared prepared) {
+            Long peakRssBytes, Long rssDeltaBytes, Long deviceMemoryBytes, String memoryMethod, Fidelity fidelity,
+            VariantFolders.Prepared prepared) {
 
         public boolean ok() {
             return status == CellStatus.OK;
@@ -64,13 +67,13 @@ public record BenchResult(BenchSettings settings, Map<String, String> environmen
 
         /** A cell that did not run. */
         static Cell failed(Size size, int batch, CellStatus status, String reason, VariantFolders.Prepared prepared) {
-            return new Cell(size, batch, status, reason, null, null, null, null, null, null, null, null, null, null, null,
+            return new Cell(size, batch, status, reason, null, null, null, null, null, null, null, null, null, null, null, null,
                     prepared);
         }
 
         Cell withPrepared(VariantFolders.Prepared p) {
             return new Cell(size, batch, status, reason, runMs, unetMsPerStep, textEncoderMs, vaeDecoderMs, secondsPerImage,
-                    unetStep, speedupPct, peakRssBytes, rssDeltaBytes, memoryMethod, fidelity, p);
+                    unetStep, speedupPct, peakRssBytes, rssDeltaBytes, deviceMemoryBytes, memoryMethod, fidelity, p);
         }
     }
 }

@@ -25,13 +25,14 @@ import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 
 /**
- * Runs every variant of a bench in one process on ONNX Runtime (CPU): the baseline first, then the
- * others in the order given; per variant one pipeline, per size and batch the warm-up runs and then
- * the timed runs, all with the same prompt and seed. A variant or cell that fails is recorded with
- * its reason and the rest still run.
+ * Runs every variant of a bench in one process on one {@link BenchBackend}: the baseline first, then
+ * the others in the order given; per variant its folder opened once (a TensorRT backend then opens
+ * the engines of each cell), per size and batch the warm-up runs and then the timed runs, all with the
+ * same prompt and seed. A variant or cell that fails is recorded with its reason and the rest still run.
  */
 public final class BenchRunner {
     private final BenchSettings settings;
+    private final BenchBackend backend;
     private final PrintWriter log;
     private final Map<String, Outputs> baselineOutputs = new HashMap<>();
     private final Map<String, Double> baselineSecondsPerImage = new HashMap<>();
@@ -42,8 +43,12 @@ public final class BenchRunner {
     }
 
     /** @param log where progress lines go (stderr for the command) */
-    public BenchRunner(BenchSettings settings, PrintWriter log) {
+    public BenchRunner(BenchSettings settings, BenchBackend backend, PrintWriter log) {
+        if (!backend.id().equals(settings.backend())) {
+            throw new IllegalArgumentException("settings name backend " + settings.backend() + ", given " + backend.id());
+        }
         this.settings = settings;
+        this.backend = backend;
         this.log = log;
     }
 
@@ -51,6 +56,7 @@ public final class BenchRunner {
         Instant started = Instant.now();
         long start = System.nanoTime();
         Map<String, String> environment = BenchEnvironment.describe(settings.threads());
+        environment.putAll(backend.environment());
         PipelineSpec spec = PipelineSpec.read(settings.model());
         VariantFolders folders = new VariantFolders(settings.model(), spec, settings.out().resolve("variants"),
                 settings.rebuild(), settings.scales());
@@ -65,9 +71,9 @@ public final class BenchRunner {
         }
         int cells = settings.sizes().size() * settings.batches().size();
         say("bench: %d variants, sizes %s, batch %s, %d steps (%s), %d warm-up + %d timed runs each, seed %d, baseline %s"
-                + " (ONNX Runtime CPU, threads: %s, %s)", order.size(), settings.sizes(), settings.batches(),
+                + " (%s; threads: %s, %s)", order.size(), settings.sizes(), settings.batches(),
                 settings.steps(), settings.scheduler(), settings.warmup(), settings.runs(), settings.seed(), settings.baseline(),
-                environment.get("threads"), environment.get("cpu"));
+                environment.get("backend"), environment.get("threads"), environment.get("cpu"));
         long runnable = order.stream().filter(Variant::runnable).count();
         if (System.console() != null) {
             bar = new ProgressBarBuilder().setTaskName("bench").setInitialMax(runnable * cells
@@ -123,10 +129,10 @@ public final class BenchRunner {
         List<Cell> cells = new ArrayList<>();
         System.gc();
         long rssBefore = ProcessMemory.rssBytes();
-        try (Pipeline pipeline = Pipeline.open(prepared.folder(), settings.threads())) {
+        try (BenchBackend.Pipelines pipelines = backend.open(prepared.folder())) {
             for (Size size : settings.sizes()) {
                 for (int batch : settings.batches()) {
-                    cells.add(runCell(v, pipeline, size, batch, rssBefore));
+                    cells.add(runCell(v, pipelines, size, batch, rssBefore));
                 }
             }
         } catch (Exception | OutOfMemoryError e) {
@@ -170,8 +176,8 @@ public final class BenchRunner {
                 sayPrepared(where, v, p);
                 System.gc();
                 long rssBefore = ProcessMemory.rssBytes();
-                try (Pipeline pipeline = Pipeline.open(p.folder(), settings.threads())) {
-                    cells.add(runCell(v, pipeline, size, batch, rssBefore).withPrepared(p));
+                try (BenchBackend.Pipelines pipelines = backend.open(p.folder())) {
+                    cells.add(runCell(v, pipelines, size, batch, rssBefore).withPrepared(p));
                 } catch (Exception | OutOfMemoryError e) {
                     skipCellSteps();
                     String reason = loadFailure(e);
@@ -210,36 +216,38 @@ public final class BenchRunner {
     }
 
     private static String loadFailure(Throwable e) {
-        return (isOom(e) ? "OOM while loading: " : "ONNX Runtime could not load it: ") + message(e);
+        return (isOom(e) ? "OOM while loading: " : "could not open its pipeline: ") + message(e);
     }
 
     private static String denoiserName(PipelineSpec spec) {
         return spec.family().hasUnet() ? "UNet" : "transformer";
     }
 
-    private Cell runCell(Variant v, Pipeline pipeline, Size size, int batch, long rssBefore) {
+    private Cell runCell(Variant v, BenchBackend.Pipelines pipelines, Size size, int batch, long rssBefore) {
         String where = String.format("    %s %s batch %d", v.name(), size, batch);
         boolean isBaseline = v.name().equals(settings.baseline());
         GenerationRequest request = GenerationRequest.of(settings.prompt()).withSteps(settings.steps())
                 .withGuidanceScale(settings.guidance()).withSeed(settings.seed()).withSize(size.width(), size.height())
                 .withBatchSize(batch).withScheduler(settings.scheduler()).withDeepCache(v.deepCache(), false);
-        StepListener listener = bar == null ? StepListener.NONE : (done, all) -> bar.step();
-        boolean peakReset = ProcessMemory.resetPeak();
         int runs = settings.runs();
         double[] runMs = new double[runs];
         double[] unet = new double[runs];
         double[] text = new double[runs];
         double[] vae = new double[runs];
         GeneratedImage first = null;
+        boolean peakReset;
+        Long deviceMemory;
         try {
+            Pipeline pipeline = pipelines.forCell(size, batch, settings.guidance());
+            peakReset = ProcessMemory.resetPeak(); // after any engine build, which is not the cell's
             for (int i = 0; i < settings.warmup(); i++) {
                 long t0 = System.nanoTime();
-                pipeline.generate(request, listener);
+                pipeline.generate(request, progress());
                 slowRun(where, "warm-up", i, settings.warmup(), t0);
             }
             for (int i = 0; i < runs; i++) {
                 long t0 = System.nanoTime();
-                GeneratedImage image = pipeline.generate(request, listener);
+                GeneratedImage image = pipeline.generate(request, progress());
                 runMs[i] = (System.nanoTime() - t0) / 1e6;
                 slowRun(where, "run", i, runs, t0);
                 GeneratedImage.Timings t = image.timings();
@@ -250,6 +258,7 @@ public final class BenchRunner {
                     first = image;
                 }
             }
+            deviceMemory = pipelines.deviceMemoryBytes();
         } catch (Exception | OutOfMemoryError e) {
             boolean oom = isOom(e);
             String reason = message(e);
@@ -300,7 +309,22 @@ public final class BenchRunner {
                 speedup == null || isBaseline ? "" : String.format(Locale.ROOT, ", %+.1f%% vs %s", speedup, settings.baseline()),
                 fidelity == null ? "" : String.format(Locale.ROOT, ", latent cosine %.6f", fidelity.latentCosine()));
         return new Cell(size, batch, CellStatus.OK, null, runMs, unet, text, vae, secondsPerImage, unetStep, speedup, peak, rssDelta,
-                memoryMethod, fidelity, null);
+                deviceMemory, memoryMethod, fidelity, null);
+    }
+
+    /**
+     * Advances the progress bar by the steps a request reports done: one by one on the host loop, all
+     * at once when a device loop's batch comes back.
+     */
+    private StepListener progress() {
+        if (bar == null) {
+            return StepListener.NONE;
+        }
+        int[] reported = {0};
+        return (done, total) -> {
+            bar.stepBy(done - reported[0]);
+            reported[0] = done;
+        };
     }
 
     /** A line per run that took a while, so a long cell shows it is moving (short ones stay quiet). */

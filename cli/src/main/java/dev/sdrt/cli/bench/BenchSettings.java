@@ -1,8 +1,10 @@
 package dev.sdrt.cli.bench;
 
+import dev.sdrt.cli.ImageSize;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 
 /**
  * What one {@code sdrt bench} run measures.
@@ -14,6 +16,7 @@ import java.util.List;
  * @param sizes       image sizes (width × height)
  * @param batches     images per request
  * @param threads     ONNX Runtime intra-op threads (0: all cores)
+ * @param backend     where the pipelines run: cpu, cpu-loop or tensorrt ({@link BenchBackend#id()})
  * @param out         where bench.md, bench.json, bench.png and the variant folders go
  * @param rebuild     rebuild variant folders even when their manifest matches
  * @param scales      calibration scales for int8/fp8 (may be null)
@@ -21,7 +24,7 @@ import java.util.List;
  */
 public record BenchSettings(String source, Path model, List<Variant> variants, String baseline, List<Size> sizes,
         List<Integer> batches, int steps, int runs, int warmup, long seed, String prompt, double guidance, String scheduler,
-        int threads, Path out, boolean rebuild, Path scales, String commandLine) {
+        int threads, String backend, Path out, boolean rebuild, Path scales, String commandLine) {
 
     public record Size(int width, int height) {
         @Override
@@ -34,22 +37,22 @@ public record BenchSettings(String source, Path model, List<Variant> variants, S
     public static List<Size> parseSizes(String list) {
         List<Size> sizes = new ArrayList<>();
         for (String s : list.split(",")) {
-            String t = s.trim().toLowerCase();
+            String t = s.trim();
             if (t.isEmpty()) {
                 continue;
             }
+            // A bare number is a square size; WxH is read as every command reads it.
+            String wxh = t.toLowerCase(Locale.ROOT).contains("x") ? t : t + "x" + t;
+            ImageSize parsed;
             try {
-                int x = t.indexOf('x');
-                Size size = x < 0 ? new Size(Integer.parseInt(t), Integer.parseInt(t))
-                        : new Size(Integer.parseInt(t.substring(0, x).trim()), Integer.parseInt(t.substring(x + 1).trim()));
-                if (size.width() < 1 || size.height() < 1) {
-                    throw new NumberFormatException();
-                }
-                if (!sizes.contains(size)) {
-                    sizes.add(size);
-                }
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("--sizes: '" + s.trim() + "' is not a size (use 512 or 768x512)");
+                parsed = ImageSize.parse(wxh, "--sizes", 1);
+            } catch (IllegalArgumentException e) {
+                // Bench's own message: it also names the square form, which generate's --size does not take.
+                throw new IllegalArgumentException("--sizes: '" + t + "' is not a size (use 512 or 768x512)");
+            }
+            Size size = new Size(parsed.width(), parsed.height());
+            if (!sizes.contains(size)) {
+                sizes.add(size);
             }
         }
         if (sizes.isEmpty()) {

@@ -31,6 +31,7 @@ import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.logging.Logger;
@@ -105,8 +106,32 @@ public final class TrtLoopDevice implements LoopDevice {
     private long synchronizations;
     private boolean closed;
 
-    /** A device on the current CUDA device; the stream is created on first use. */
+    private static final EngineLocator BESIDE_ONNX = TrtLoopDevice::planFor;
+
+    /** Where {@link #load} finds the engine of a model file. */
+    private final EngineLocator engines;
+
+    /** Maps a pipeline component's model file to the engine that serves it. */
+    @FunctionalInterface
+    public interface EngineLocator {
+        /** @throws NoSuchFileException when there is no engine for {@code model}, saying how to build one */
+        Path engineFor(Path model) throws NoSuchFileException;
+    }
+
+    /**
+     * A device on the current CUDA device that loads {@code X.plan} beside each {@code X.onnx}
+     * ({@link #planFor}); the stream is created on first use.
+     */
     public TrtLoopDevice() {
+        this(BESIDE_ONNX);
+    }
+
+    /**
+     * A device that finds engines through {@code engines}, e.g. in a store where engines for several
+     * sizes of one model live side by side (sdrt bench's static engines per size and batch).
+     */
+    public TrtLoopDevice(EngineLocator engines) {
+        this.engines = Objects.requireNonNull(engines, "engines");
     }
 
     // ------------------------------------------------------------------ models
@@ -133,8 +158,9 @@ public final class TrtLoopDevice implements LoopDevice {
     @Override
     public LoopModel load(Path model) throws IOException {
         checkOpen();
-        Path plan = planFor(model);
-        if (!plan.equals(model) && Files.isRegularFile(model)
+        Path plan = engines.engineFor(model);
+        // Only an engine beside its ONNX file can go stale unnoticed; a store's engines are keyed by content.
+        if (engines == BESIDE_ONNX && !plan.equals(model) && Files.isRegularFile(model)
                 && Files.getLastModifiedTime(model).compareTo(Files.getLastModifiedTime(plan)) > 0) {
             LOG.warning(plan + " is older than " + model.getFileName() + "; if the ONNX changed, rebuild the engines"
                     + " with 'sdrt build-pipeline'");

@@ -49,6 +49,33 @@ class TrtLoopDeviceTest {
     }
 
     @Test
+    void aLocatorFindsEnginesElsewhere() throws Exception {
+        Path onnx = Files.writeString(tmp.resolve("unet.onnx"), "x");
+        Path store = Files.createDirectories(tmp.resolve("engines"));
+        Path plan = Files.writeString(store.resolve("unet-64x64-b2.plan"), "x");
+        java.util.List<Path> asked = new java.util.ArrayList<>();
+        try (TrtLoopDevice device = new TrtLoopDevice(model -> {
+            asked.add(model);
+            if (!model.equals(onnx)) {
+                throw new NoSuchFileException(model.toString(), null, "not in the store");
+            }
+            return plan;
+        })) {
+            assertThatThrownBy(() -> device.load(tmp.resolve("vae.onnx"))).isInstanceOf(NoSuchFileException.class)
+                    .hasMessageContaining("not in the store");
+            if (!TensorRt.isAvailable()) {
+                // found through the locator (nothing beside the ONNX file), then refused for want of TensorRT
+                assertThatThrownBy(() -> device.load(onnx)).isInstanceOf(IllegalStateException.class)
+                        .hasMessageContaining("TensorRT is not usable on this machine");
+            }
+        }
+        assertThat(asked).startsWith(tmp.resolve("vae.onnx"));
+        if (!TensorRt.isAvailable()) {
+            assertThat(asked).containsExactly(tmp.resolve("vae.onnx"), onnx);
+        }
+    }
+
+    @Test
     void withoutTensorRtLoadingAndAllocatingSayWhy() throws Exception {
         assumeFalse(TensorRt.isAvailable(), "this machine has TensorRT; the GPU suite covers the device");
         Files.writeString(tmp.resolve("unet.onnx"), "x");

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# GPU host: every check and measurement the open issues need from a GPU, in ONE command sized for a session's
+# device time (15 minutes in all, staging and start-up included, so this call gets about 9 of them).
+#   bash app/gpu-session.sh [BUDGET_SECONDS=540]
+# Phases run in the order below; each has its own time limit, and one that fails or runs out of time does not stop
+# the rest. The SD 1.5 UNet engine (issue 5's numbers; about 4.5 minutes to build at opt level 3 on an H100) builds
+# in the background from the start, while the tiny checks run: TensorRT times tactics with those checks beside it,
+# so its tactic choice may be slightly worse than on an idle GPU (the table says so). Its latency is measured last,
+# alone. Logs of every phase go to $OUT (or /tmp/sdrt-session) for the session to read back; a table comes last.
+#
+#   selftest   GpuChecks: TensorRT load, build with manifest, cache reuse and refusal, enqueue, CUDA graphs (tiny UNet)
+#   loopcheck  DeviceLoopGpuChecks: the device loop on TensorRT vs ONNX Runtime, 1 sync per batch, replay, DeepCache
+#   passes     issue 4: engines from pass outputs (tiny UNet: fuse-qkv + tome 0.5 + channels-last + fp16; int8; fp8)
+#   bench      issue 8: sdrt bench --backend tensorrt on the tiny pipeline (every kind of variant, CUDA graphs)
+#   sd15-unet  issue 5: SD 1.5 UNet, random weights, fp16, batch 2, 64x64 latent, 77 tokens: build, eager and replay
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+budget=${1:-540}
+out=${OUT:-/tmp/sdrt-session}
+work=${SDRT_WORK:-/tmp/sdrt-gpu}
+started=$(date +%s)
+mkdir -p "$out" "$work"
+export SDRT_WORK="$work"
+
+sdrt() { bash "$here/gpu-run.sh" sdrt "$@"; }
+export -f sdrt
+export here work
+left() { echo $((budget - ($(date +%s) - started))); }
+stamp() { printf '[%4ds] %s\n' "$(($(date +%s) - started))" "$*"; }
+declare -A result
+
+# phase NAME LIMIT_SECONDS COMMAND...: runs COMMAND (a program, or an exported function) with its output in
+# $out/NAME.log, cut at LIMIT or at the budget.
+phase() {
+  local name=$1 limit=$2; shift 2
+  local cap; cap=$(left)
+  ((cap < limit)) && limit=$cap
+  if ((limit < 20)); then
+    result[$name]="skipped: out of time"
+    stamp "$name: skipped (out of time)"
+    return
+  fi
+  stamp "$name: start (limit ${limit}s)"
+  local t0; t0=$(date +%s)
+  timeout --kill-after=10 "$limit" bash -c '"$@"' "$name" "$@" >"$out/$name.log" 2>&1
+  local rc=$?
+  local took=$(($(date +%s) - t0))
+  case $rc in
+    0) result[$name]="ok in ${took}s" ;;
+    124|137) result[$name]="TIMED OUT after ${took}s" ;;
+    *) result[$name]="FAILED (exit $rc) in ${took}s" ;;
+  esac
+  stamp "$name: ${result[$name]}; last line: $(tail -n 1 "$out/$name.log")"
+}
+
+# --- SD 1.5 UNet: export and build in the background (issue 5) ---------------------------------------------------
+sd15="$work/sd15"
+mkdir -p "$sd15"
+sd15_build() {
+  set -e
+  local shape=(--batch 2 --height 64 --width 64)
+  sdrt export --arch sd15 --component unet --random-weights --seed 0 --precision fp16 --static "${shape[@]}" \
+    --sequence 77 --out "$sd15/unet.onnx"
+  bash "$here/gpu-run.sh" bench build --onnx "$sd15/unet.onnx" --out "$sd15/unet.plan" "${shape[@]}" --tokens 77 \
+    --static --opt-level 3 --timing-cache "$sd15/timing.cache"
+}
+export -f sd15_build
+export sd15
+setsid bash -c sd15_build >"$out/sd15-build.log" 2>&1 &   # its own process group, so it can be stopped whole
+sd15_pid=$!
+stamp "sd15-build: started in the background (pid $sd15_pid)"
+
+# --- tiny checks ---------------------------------------------------------------------------------------------------
+phase selftest 120 bash "$here/gpu-run.sh" selftest
+phase loopcheck 150 bash "$here/gpu-run.sh" loopcheck
+
+passes_check() {
+  set -e
+  local t="$work/passes"
+  rm -rf "$t" && mkdir -p "$t"
+  sdrt export-pipeline --arch tiny --random-weights --out "$t/tiny"
+  # tiny: 64x64 images, VAE factor 2, so the UNet sees 32x32 latents; batch 2 = one guided image
+  sdrt optimize "$t/tiny/unet.onnx" --out "$t/unet-fp16-opt.onnx" \
+    --passes static-shapes:batch=2:height=32:width=32,cleanup,fuse-qkv,tome:ratio=0.5,channels-last,fp16
+  sdrt calibrate --model "$t/tiny" --out "$t/scales.json" --steps 4 --prompt-count 2
+  sdrt optimize "$t/tiny/unet.onnx" --passes qdq:mode=int8 --scales "$t/scales.json" --out "$t/unet-int8.onnx"
+  sdrt optimize "$t/tiny/unet.onnx" --passes qdq:mode=fp8 --scales "$t/scales.json" --out "$t/unet-fp8.onnx"
+  local failed=0 m
+  for m in fp16-opt int8 fp8; do
+    if sdrt build "$t/unet-$m.onnx" --out "$t/unet-$m.plan" --batch 2 --height 64 --width 64 --vae-scale-factor 2 \
+        --opt-level 1; then
+      echo "PASS build unet-$m"
+    else
+      echo "FAIL build unet-$m"; failed=1
+    fi
+  done
+  return $failed
+}
+export -f passes_check
+phase passes 150 passes_check
+
+phase bench 150 sdrt bench --arch tiny --backend tensorrt --opt-level 1 --sizes 64 --batch 1,2 --steps 20 --runs 3 \
+  --warmup 1 --variants fp32,fp32+fuse-qkv,fp32+tome:0.5,fp32+deepcache:3,fp16 --out "$work/bench-tiny"
+cp "$work/bench-tiny/bench.md" "$work/bench-tiny/bench.json" "$out/" 2>/dev/null
+
+# --- SD 1.5 UNet: wait for the build, then measure alone ------------------------------------------------------------
+stamp "sd15-build: waiting (up to $(($(left) - 40))s)"
+while kill -0 "$sd15_pid" 2>/dev/null && (($(left) > 40)); do sleep 2; done
+if kill -0 "$sd15_pid" 2>/dev/null; then
+  kill -- -"$sd15_pid" 2>/dev/null; kill "$sd15_pid" 2>/dev/null
+  result[sd15-build]="TIMED OUT"
+elif wait "$sd15_pid"; then
+  result[sd15-build]="ok (built beside the tiny checks)"
+else
+  result[sd15-build]="FAILED"
+fi
+stamp "sd15-build: ${result[sd15-build]}"
+if [[ ${result[sd15-build]} == ok* ]]; then
+  phase sd15-latency 60 bash "$here/gpu-run.sh" bench latency --engine "$sd15/unet.plan" --runs 100 --warmup 20
+fi
+
+# --- table ---------------------------------------------------------------------------------------------------------
+echo
+echo "GPU session $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null)"
+printf '| %-12s | %-40s | %s |\n' phase outcome "last line of its log"
+printf '|--------------|------------------------------------------|------|\n'
+for p in selftest loopcheck passes bench sd15-build sd15-latency; do
+  log="$out/$p.log"
+  printf '| %-12s | %-40s | %s |\n' "$p" "${result[$p]:-not run}" "$( [[ -f $log ]] && tail -n 1 "$log" | cut -c1-90)"
+done
+grep -hE '^\| (build time|engine size|device memory|eager|CUDA graph)' "$out/sd15-build.log" "$out/sd15-latency.log" 2>/dev/null
+grep -E '^(PASS|FAIL) build' "$out/passes.log" 2>/dev/null
