@@ -1,9 +1,11 @@
 package dev.sdrt.calibration;
 
 import dev.sdrt.graphs.OnnxModel;
+import dev.sdrt.runtime.loop.LoopDevice;
 import dev.sdrt.runtime.pipeline.Denoiser;
 import dev.sdrt.runtime.pipeline.GaussianNoise;
 import dev.sdrt.runtime.pipeline.GenerationRequest;
+import dev.sdrt.runtime.pipeline.LoopDeviceDenoiser;
 import dev.sdrt.runtime.pipeline.Pipeline;
 import dev.sdrt.runtime.pipeline.PipelineSpec;
 import dev.sdrt.runtime.scheduler.Schedulers;
@@ -15,10 +17,11 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Calibration over the real denoising loop of a pipeline folder on ONNX Runtime (CPU): for each
- * prompt, the pipeline's own loop (text encoders, {@code steps} steps with the unconditional and
- * conditional halves of classifier-free guidance in one batch, the scheduler's host-made plan) runs
- * with a tapped copy of the UNet or transformer, whose observations are kept per (prompt, step).
+ * Calibration over the real denoising loop of a pipeline folder: for each prompt, the pipeline's own
+ * loop (text encoders, {@code steps} steps with the unconditional and conditional halves of
+ * classifier-free guidance in one batch, the scheduler's host-made plan) runs with a tapped copy of
+ * the UNet or transformer, whose observations are kept per (prompt, step). The tapped copy runs on
+ * a {@link Backend}: ONNX Runtime (CPU) by default, or a loop device such as a GPU.
  *
  * <p>Reproducible: prompt {@code i} starts from the same Gaussian latents as {@code sdrt generate
  * --seed (seed + i)} (the pipeline's {@link GaussianNoise}), and nothing else is random, so the
@@ -80,6 +83,59 @@ public final class Calibrator {
         }
     }
 
+    /**
+     * What the tapped denoiser is fed: one image per prompt, so {@code batch} is 2 with classifier-free
+     * guidance ([uncond; cond]) and 1 without, at {@code width} × {@code height} image pixels.
+     */
+    public record DenoiserShapes(PipelineSpec pipeline, int batch, int width, int height) {
+    }
+
+    /** Where the tapped denoiser runs. */
+    public interface Backend {
+        /** What the scales file's header records as the backend. */
+        String name();
+
+        /**
+         * Opens the tapped graph saved at {@code tappedOnnx} (a temporary file, deleted after the run)
+         * as a denoiser that returns every graph output; it will be fed {@code shapes}.
+         */
+        Denoiser open(Path tappedOnnx, DenoiserShapes shapes) throws IOException;
+
+        /** ONNX Runtime on the CPU with {@code threads} intra-op threads (0: one per core). */
+        static Backend onnxRuntime(int threads) {
+            return new Backend() {
+                @Override
+                public String name() {
+                    return "onnxruntime-cpu";
+                }
+
+                @Override
+                public Denoiser open(Path tappedOnnx, DenoiserShapes shapes) throws IOException {
+                    return TappedModel.onnxRuntime(threads).open(tappedOnnx);
+                }
+            };
+        }
+
+        /**
+         * The tapped ONNX file loaded on {@code device} as it is (a {@link dev.sdrt.runtime.loop.CpuLoopDevice};
+         * GPU devices load engines, which need building first). One synchronization per step, which
+         * calibration can afford (see {@link LoopDeviceDenoiser}). The device stays the caller's.
+         */
+        static Backend onDevice(String name, LoopDevice device) {
+            return new Backend() {
+                @Override
+                public String name() {
+                    return name;
+                }
+
+                @Override
+                public Denoiser open(Path tappedOnnx, DenoiserShapes shapes) throws IOException {
+                    return LoopDeviceDenoiser.open(device, tappedOnnx);
+                }
+            };
+        }
+    }
+
     /** Called after each prompt's loop. */
     public interface Progress {
         void onPrompt(int done, int total, String prompt, double seconds);
@@ -94,8 +150,10 @@ public final class Calibrator {
      * @param width image width that was calibrated
      * @param height image height that was calibrated
      * @param scheduler the scheduler that ran (the family's default when the options named none)
+     * @param backend what ran the tapped denoiser ({@link Backend#name()})
      */
-    public record Run(Path unet, OnnxModel model, ActivationStatistics statistics, int width, int height, String scheduler) {
+    public record Run(Path unet, OnnxModel model, ActivationStatistics statistics, int width, int height, String scheduler,
+            String backend) {
     }
 
     private Calibrator() {
@@ -103,14 +161,20 @@ public final class Calibrator {
 
     /**
      * Runs every prompt through the denoising loop of the pipeline in {@code folder} (written by
-     * {@code sdrt export-pipeline}; SD 1.x/2.x, SDXL or SD3) and collects the tap observations. The
-     * loop is the pipeline's own, with the tapped copy of its denoiser in place of the plain one, so
-     * the activations seen are exactly those of generation.
+     * {@code sdrt export-pipeline}; SD 1.x/2.x, SDXL or SD3) with the tapped denoiser on ONNX Runtime
+     * (CPU) and collects the tap observations. The loop is the pipeline's own, with the tapped copy of
+     * its denoiser in place of the plain one, so the activations seen are exactly those of generation.
      *
      * @throws java.nio.file.NoSuchFileException when {@code folder} holds no {@code sdrt-pipeline.json}
      * @throws IllegalArgumentException for an empty prompt list or a size the VAE cannot decode
      */
     public static Run calibratePipeline(Path folder, List<String> prompts, Options options, Progress progress)
+            throws IOException {
+        return calibratePipeline(folder, prompts, options, Backend.onnxRuntime(options.threads()), progress);
+    }
+
+    /** {@link #calibratePipeline(Path, List, Options, Progress)} with the tapped denoiser on {@code backend}. */
+    public static Run calibratePipeline(Path folder, List<String> prompts, Options options, Backend backend, Progress progress)
             throws IOException {
         if (prompts.isEmpty()) {
             throw new IllegalArgumentException("no calibration prompts");
@@ -123,8 +187,10 @@ public final class Calibrator {
         CalibrationGraph graph = CalibrationGraph.of(model);
         ActivationStatistics stats = new ActivationStatistics(prompts.size(), options.steps());
         TapRecorder recorder = new TapRecorder(stats);
-        try (Pipeline pipeline = Pipeline.open(folder, options.threads(), 1,
-                file -> recorder.denoiser(TappedModel.open(graph, options.threads()), file))) {
+        DenoiserShapes shapes = new DenoiserShapes(spec, options.guidanceScale() > 1 ? 2 : 1, width, height);
+        Denoiser.Opener tappedDenoiser = file -> recorder.denoiser(TappedModel.open(graph, tapped -> backend.open(tapped, shapes)),
+                file + " (with calibration taps, on " + backend.name() + ")");
+        try (Pipeline pipeline = Pipeline.open(folder, options.threads(), 1, tappedDenoiser)) {
             for (int p = 0; p < prompts.size(); p++) {
                 long start = System.nanoTime();
                 recorder.startPrompt(p);
@@ -138,7 +204,7 @@ public final class Calibrator {
             }
         }
         String scheduler = options.scheduler() != null ? options.scheduler() : spec.family().defaultScheduler();
-        return new Run(denoiserFile, model, stats, width, height, scheduler);
+        return new Run(denoiserFile, model, stats, width, height, scheduler, backend.name());
     }
 
     /** The tapped denoiser: passes the model's outputs on and files each step's observation under (prompt, step). */
@@ -156,11 +222,11 @@ public final class Calibrator {
             step = 0;
         }
 
-        Denoiser denoiser(TappedModel tapped, Path file) {
+        Denoiser denoiser(TappedModel tapped, String name) {
             return new Denoiser() {
                 @Override
                 public String name() {
-                    return file + " (with calibration taps)";
+                    return name;
                 }
 
                 @Override

@@ -40,7 +40,7 @@ public final class ScalesHeader {
         h.put("created", DateTimeFormatter.ISO_INSTANT.format(createdAt.truncatedTo(ChronoUnit.SECONDS)));
         h.put("model", run.unet().getFileName().toString());
         h.put("model_sha256", sha256(modelFiles));
-        h.put("backend", "onnxruntime-cpu");
+        h.put("backend", run.backend());
         h.put("prompts", prompts);
         h.put("prompt_source", promptSource);
         h.put("steps", options.steps());

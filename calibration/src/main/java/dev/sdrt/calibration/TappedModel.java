@@ -3,6 +3,7 @@ package dev.sdrt.calibration;
 import dev.sdrt.calibration.CalibrationGraph.Tap;
 import dev.sdrt.calibration.CalibrationGraph.TapKind;
 import dev.sdrt.runtime.ort.OrtRunner;
+import dev.sdrt.runtime.pipeline.Denoiser;
 import dev.sdrt.runtime.tensor.Tensor;
 import dev.sdrt.runtime.tensor.TensorSpec;
 import java.io.IOException;
@@ -15,9 +16,10 @@ import java.util.Map;
 import java.util.stream.Stream;
 
 /**
- * A {@link CalibrationGraph} loaded in ONNX Runtime (CPU). Each {@link #run} returns the model's own
- * outputs and an {@link Observation} of every tap. The tapped model is written to a temporary folder
- * that {@link #close()} deletes.
+ * A {@link CalibrationGraph} loaded on a backend: ONNX Runtime (CPU) by default, or whatever a
+ * {@link Denoiser.Opener} makes of the saved graph (a loop device, a TensorRT engine built from it).
+ * Each {@link #run} returns the model's own outputs and an {@link Observation} of every tap. The
+ * tapped model is written to a temporary folder that {@link #close()} deletes.
  */
 public final class TappedModel implements AutoCloseable {
 
@@ -36,28 +38,43 @@ public final class TappedModel implements AutoCloseable {
 
     private final CalibrationGraph graph;
     private final Path folder;
-    private final OrtRunner runner;
+    private final Denoiser model;
 
-    private TappedModel(CalibrationGraph graph, Path folder, OrtRunner runner) {
+    private TappedModel(CalibrationGraph graph, Path folder, Denoiser model) {
         this.graph = graph;
         this.folder = folder;
-        this.runner = runner;
+        this.model = model;
     }
 
     /**
-     * Saves the tapped model to a new temporary folder and opens it with {@code threads} intra-op
-     * threads (0: ONNX Runtime's default of one per core).
+     * Saves the tapped model to a new temporary folder and opens it in ONNX Runtime with {@code
+     * threads} intra-op threads (0: ONNX Runtime's default of one per core).
      */
     public static TappedModel open(CalibrationGraph graph, int threads) throws IOException {
-        Path folder = Files.createTempDirectory("sdrt-calibration-");
-        try {
-            Path file = folder.resolve("tapped.onnx");
-            graph.model().save(file);
+        return open(graph, onnxRuntime(threads));
+    }
+
+    /** Opens a model file in ONNX Runtime (CPU) with {@code threads} intra-op threads (0: one per core). */
+    static Denoiser.Opener onnxRuntime(int threads) {
+        return file -> {
             OrtRunner.Builder b = OrtRunner.builder(file);
             if (threads > 0) {
                 b.intraOpThreads(threads);
             }
-            return new TappedModel(graph, folder, b.build());
+            return Denoiser.of(b.build());
+        };
+    }
+
+    /**
+     * Saves the tapped model to a new temporary folder (as {@code tapped.onnx}, with its external
+     * data beside it) and opens that file with {@code opener}, which must return every graph output.
+     */
+    public static TappedModel open(CalibrationGraph graph, Denoiser.Opener opener) throws IOException {
+        Path folder = Files.createTempDirectory("sdrt-calibration-");
+        try {
+            Path file = folder.resolve("tapped.onnx");
+            graph.model().save(file);
+            return new TappedModel(graph, folder, opener.open(file));
         } catch (IOException | RuntimeException e) {
             deleteTree(folder);
             throw e;
@@ -68,21 +85,21 @@ public final class TappedModel implements AutoCloseable {
         return graph;
     }
 
-    /** The model's inputs, as ONNX Runtime reports them. */
+    /** The model's inputs, as its backend reports them. */
     public Map<String, TensorSpec> inputs() {
-        return runner.inputs();
+        return model.inputs();
     }
 
     public Result run(Map<String, Tensor> feeds) {
-        Map<String, Tensor> all = runner.run(feeds);
+        Map<String, Tensor> all = model.run(feeds);
         Map<String, Tensor> outputs = new LinkedHashMap<>();
         for (String name : graph.modelOutputs()) {
-            outputs.put(name, all.get(name));
+            outputs.put(name, output(all, name));
         }
         Map<String, Float> amax = new LinkedHashMap<>();
         Map<String, float[]> channelMax = new LinkedHashMap<>();
         for (Tap tap : graph.taps()) {
-            float[] values = all.get(tap.output()).toFloatArray();
+            float[] values = output(all, tap.output()).toFloatArray();
             if (tap.kind() == TapKind.AMAX) {
                 amax.put(tap.tensor(), values[0]);
             } else {
@@ -92,10 +109,19 @@ public final class TappedModel implements AutoCloseable {
         return new Result(outputs, new Observation(amax, channelMax));
     }
 
+    private Tensor output(Map<String, Tensor> all, String name) {
+        Tensor t = all.get(name);
+        if (t == null) {
+            throw new IllegalStateException(model.name() + " returned no output '" + name + "'; the tapped model needs every"
+                    + " graph output back");
+        }
+        return t;
+    }
+
     @Override
     public void close() {
         try {
-            runner.close();
+            model.close();
         } finally {
             deleteTree(folder);
         }

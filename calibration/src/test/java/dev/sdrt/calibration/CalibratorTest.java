@@ -2,19 +2,25 @@ package dev.sdrt.calibration;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.withinPercentage;
 
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import dev.sdrt.graphs.OnnxModel;
 import dev.sdrt.graphs.passes.QdqPass;
 import dev.sdrt.graphs.passes.Scales;
+import dev.sdrt.runtime.loop.CpuLoopDevice;
+import dev.sdrt.runtime.pipeline.Denoiser;
 import dev.sdrt.runtime.pipeline.GeneratedImage;
 import dev.sdrt.runtime.pipeline.GenerationRequest;
 import dev.sdrt.runtime.pipeline.Pipeline;
+import dev.sdrt.runtime.pipeline.PipelineSpec;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.BeforeAll;
@@ -98,6 +104,66 @@ class CalibratorTest {
             assertThat(p.smoothedAmax().get(tensor)).isLessThanOrEqualTo(max.smoothedAmax().get(tensor));
             assertThat(p.smoothing().get(tensor)).as("factors do not depend on the method").isEqualTo(max.smoothing().get(tensor));
         }
+    }
+
+    /**
+     * The tapped UNet on the CPU loop device (upload, launch, download per step, as on a GPU) sees
+     * what ONNX Runtime sees directly, and the header says which backend ran.
+     */
+    @Test
+    void theCpuLoopDeviceGivesTheScalesOfOnnxRuntime() throws Exception {
+        List<Calibrator.DenoiserShapes> opened = new ArrayList<>();
+        Calibrator.Run onDevice;
+        long waits;
+        try (CpuLoopDevice device = new CpuLoopDevice(2)) {
+            Calibrator.Backend loop = Calibrator.Backend.onDevice("cpu-loop", device);
+            Calibrator.Backend recording = new Calibrator.Backend() {
+                @Override
+                public String name() {
+                    return loop.name();
+                }
+
+                @Override
+                public Denoiser open(Path tappedOnnx, Calibrator.DenoiserShapes shapes) throws IOException {
+                    assertThat(tappedOnnx).exists().hasFileName("tapped.onnx");
+                    opened.add(shapes);
+                    return loop.open(tappedOnnx, shapes);
+                }
+            };
+            onDevice = Calibrator.calibratePipeline(pipeline, PROMPTS, OPTIONS, recording, null);
+            waits = device.synchronizations();
+        }
+        PipelineSpec spec = PipelineSpec.read(pipeline);
+        assertThat(opened).singleElement().satisfies(shapes -> {
+            assertThat(shapes.batch()).as("guidance 7.5 runs [uncond; cond]").isEqualTo(2);
+            assertThat(shapes.width()).isEqualTo(spec.defaultWidth);
+            assertThat(shapes.height()).isEqualTo(spec.defaultHeight);
+        });
+        assertThat(waits).as("one wait per step").isEqualTo(PROMPTS.size() * OPTIONS.steps());
+
+        CalibrationResult expected = CalibrationResult.compute(run.statistics(), run.model().graph(), new CalibrationMethod.Max(), 0.8);
+        CalibrationResult actual = CalibrationResult.compute(onDevice.statistics(), onDevice.model().graph(),
+                new CalibrationMethod.Max(), 0.8);
+        assertThat(actual.amax().keySet()).containsExactlyElementsOf(expected.amax().keySet()).hasSizeGreaterThan(10);
+        expected.amax().forEach((tensor, amax) -> assertThat(actual.amax().get(tensor)).as(tensor)
+                .isCloseTo(amax, withinPercentage(1e-3)).isPositive());
+        assertThat(actual.smoothing().keySet()).containsExactlyElementsOf(expected.smoothing().keySet()).isNotEmpty();
+        expected.smoothing().forEach((tensor, factors) -> {
+            float[] got = actual.smoothing().get(tensor);
+            assertThat(got).as(tensor).hasSameSizeAs(factors);
+            for (int i = 0; i < factors.length; i++) {
+                assertThat(got[i]).as(tensor + "[" + i + "]").isCloseTo(factors[i], withinPercentage(1e-3));
+            }
+        });
+
+        String ortFile = ScalesFile.toJson(run, PROMPTS.size(), "test", OPTIONS, new CalibrationMethod.Max(), 0.8, CREATED);
+        String loopFile = ScalesFile.toJson(onDevice, PROMPTS.size(), "test", OPTIONS, new CalibrationMethod.Max(), 0.8, CREATED);
+        assertThat(header(ortFile).get("backend").getAsString()).isEqualTo("onnxruntime-cpu");
+        assertThat(header(loopFile).get("backend").getAsString()).isEqualTo("cpu-loop");
+    }
+
+    private static JsonObject header(String scalesFile) {
+        return JsonParser.parseString(scalesFile).getAsJsonObject().getAsJsonObject("header");
     }
 
     /**

@@ -4,7 +4,22 @@ import dev.sdrt.calibration.CalibrationMethod;
 import dev.sdrt.calibration.Calibrator;
 import dev.sdrt.calibration.Prompts;
 import dev.sdrt.calibration.ScalesFile;
+import dev.sdrt.enginebuilder.BuildEnvironment;
+import dev.sdrt.enginebuilder.DimRange;
+import dev.sdrt.enginebuilder.EngineBuildRequest;
+import dev.sdrt.enginebuilder.EngineCache;
+import dev.sdrt.enginebuilder.PrintingBuildProgress;
+import dev.sdrt.runtime.loop.CpuLoopDevice;
+import dev.sdrt.runtime.loop.LoopDevice;
+import dev.sdrt.runtime.loop.TrtLoopDevice;
+import dev.sdrt.runtime.pipeline.Denoiser;
+import dev.sdrt.runtime.pipeline.LoopDeviceDenoiser;
+import dev.sdrt.runtime.pipeline.PipelineFamily;
+import dev.sdrt.runtime.pipeline.PipelineSpec;
+import dev.sdrt.runtime.trt.TensorRt;
+import java.io.IOException;
 import java.io.PrintWriter;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.List;
@@ -14,10 +29,16 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
-/** {@code sdrt calibrate}: activation scales for int8/fp8 Q/DQ from the real denoising loop. */
+/**
+ * {@code sdrt calibrate}: activation scales for int8/fp8 Q/DQ from the real denoising loop, with the
+ * tapped denoiser on ONNX Runtime ({@code cpu}), on the CPU loop device ({@code cpu-loop}: the
+ * device path, checked on a CPU) or as a TensorRT engine on the GPU ({@code tensorrt}).
+ */
 @Command(name = "calibrate", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Runs prompts through a pipeline's denoising loop (ONNX Runtime, CPU) with a tapped UNet and writes the "
-                + "activation scales and SmoothQuant factors that 'sdrt optimize --passes qdq --scales FILE' reads.",
+        description = {"Runs prompts through a pipeline's denoising loop with a tapped UNet and writes the activation scales "
+                + "and SmoothQuant factors that 'sdrt optimize --passes qdq --scales FILE' reads.",
+            "--backend tensorrt builds the tapped UNet into an engine (kept beside the UNet as X.calibration.plan, reused "
+                + "while nothing changes) and runs it on the GPU.",
             "The file's date comes from SOURCE_DATE_EPOCH when set, so reruns can be byte-identical."})
 final class CalibrateCommand implements Callable<Integer> {
 
@@ -62,8 +83,14 @@ final class CalibrateCommand implements Callable<Integer> {
     @Option(names = "--height", paramLabel = "H", defaultValue = "0", description = "image height (default: the model's)")
     int height;
 
-    @Option(names = "--backend", paramLabel = "B", defaultValue = "cpu", description = "cpu (ONNX Runtime) or tensorrt (default cpu)")
+    @Option(names = "--backend", paramLabel = "B", defaultValue = "cpu",
+            description = "where the tapped UNet runs: cpu (ONNX Runtime), cpu-loop (the device path on ONNX Runtime) or "
+                    + "tensorrt (an engine on the GPU) (default cpu)")
     String backend;
+
+    @Option(names = "--opt-level", paramLabel = "0-5", defaultValue = "3",
+            description = "TensorRT builder optimization level of the tapped engine (default 3; --backend tensorrt)")
+    int optLevel;
 
     @Option(names = "--threads", paramLabel = "N", defaultValue = "0", description = "CPU threads (default: all cores)")
     int threads;
@@ -73,11 +100,16 @@ final class CalibrateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        switch (backend.toLowerCase(Locale.ROOT)) {
-            case "cpu" -> { }
-            case "tensorrt" -> throw new UnsupportedOperationException(
-                    "--backend tensorrt: calibration on TensorRT is not available in this build; use --backend cpu");
-            default -> throw new IllegalArgumentException("unknown backend '" + backend + "'; backends are cpu and tensorrt");
+        String backendName = backend.toLowerCase(Locale.ROOT);
+        if (!List.of("cpu", "cpu-loop", "tensorrt").contains(backendName)) {
+            throw new IllegalArgumentException("unknown backend '" + backend + "'; backends are cpu, cpu-loop and tensorrt");
+        }
+        if (optLevel < 0 || optLevel > 5) {
+            throw new IllegalArgumentException("--opt-level must be between 0 and 5, not " + optLevel);
+        }
+        if (backendName.equals("tensorrt") && !TensorRt.isAvailable()) {
+            throw new IllegalStateException("--backend tensorrt needs an NVIDIA GPU with TensorRT: " + TensorRt.unavailableReason()
+                    + " (--backend cpu calibrates without one)");
         }
         CalibrationMethod calibrationMethod = CalibrationMethod.parse(method);
         if (!noSmoothQuant && !(alpha >= 0 && alpha <= 1)) {
@@ -94,14 +126,31 @@ final class CalibrateCommand implements Callable<Integer> {
         String source = prompts == null ? "sdrt default prompts" : prompts.getFileName().toString();
 
         PrintWriter log = spec.commandLine().getOut();
-        log.printf("calibrating %s: %d prompts x %d steps, method %s, %s, seed %d (ONNX Runtime CPU)%n", model, list.size(),
-                steps, calibrationMethod.spec(), noSmoothQuant ? "no SmoothQuant" : "SmoothQuant alpha " + alpha, seed);
+        log.printf("calibrating %s: %d prompts x %d steps, method %s, %s, seed %d (%s)%n", model, list.size(),
+                steps, calibrationMethod.spec(), noSmoothQuant ? "no SmoothQuant" : "SmoothQuant alpha " + alpha, seed,
+                switch (backendName) {
+                    case "cpu" -> "ONNX Runtime CPU";
+                    case "cpu-loop" -> "CPU loop device";
+                    default -> "TensorRT";
+                });
         log.flush();
         long start = System.nanoTime();
-        Calibrator.Run run = Calibrator.calibratePipeline(model, list, options, (done, total, prompt, seconds) -> {
-            log.printf("  prompt %d/%d  %5.1f s  %s%n", done, total, seconds, shorten(prompt));
-            log.flush();
-        });
+        Calibrator.Run run;
+        try (LoopDevice device = switch (backendName) {
+            case "cpu-loop" -> new CpuLoopDevice(threads);
+            case "tensorrt" -> new TrtLoopDevice();
+            default -> null;
+        }) {
+            Calibrator.Backend on = switch (backendName) {
+                case "cpu-loop" -> Calibrator.Backend.onDevice("cpu-loop", device);
+                case "tensorrt" -> tensorRt(device, log);
+                default -> Calibrator.Backend.onnxRuntime(threads);
+            };
+            run = Calibrator.calibratePipeline(model, list, options, on, (done, total, prompt, seconds) -> {
+                log.printf("  prompt %d/%d  %5.1f s  %s%n", done, total, seconds, shorten(prompt));
+                log.flush();
+            });
+        }
         String json = ScalesFile.toJson(run, list.size(), source, options, calibrationMethod, noSmoothQuant ? null : alpha,
                 createdAt());
         ScalesFile.write(out, json);
@@ -109,6 +158,69 @@ final class CalibrateCommand implements Callable<Integer> {
                 noSmoothQuant ? 0 : run.statistics().channelTensors().size(), out, (System.nanoTime() - start) / 1e9);
         log.flush();
         return 0;
+    }
+
+    /**
+     * The tapped denoiser as a TensorRT engine on {@code device}: built from the tapped graph with
+     * static shapes at calibration's batch and size ({@link #engineRequest}) into {@link #enginePath},
+     * where calibrating again with the same model and settings finds and reuses it.
+     */
+    private Calibrator.Backend tensorRt(LoopDevice device, PrintWriter log) {
+        EngineCache engines = EngineCache.forThisMachine();
+        BuildEnvironment gpu = engines.environment();
+        return new Calibrator.Backend() {
+            @Override
+            public String name() {
+                return "tensorrt " + gpu.tensorRtVersion() + " on " + gpu.gpuName();
+            }
+
+            @Override
+            public Denoiser open(Path tappedOnnx, Calibrator.DenoiserShapes shapes) throws IOException {
+                EngineBuildRequest request = engineRequest(tappedOnnx, shapes, optLevel, model.resolve("timing.cache"));
+                Path plan = enginePath(model, shapes.pipeline());
+                log.printf("tapped engine %s: batch %s, latent %sx%s, text %s, opt level %d%n", plan, request.batch().opt(),
+                        request.width().opt(), request.height().opt(), request.tokens().opt(), optLevel);
+                log.flush();
+                long t0 = System.nanoTime();
+                EngineCache.Outcome outcome = engines.buildOrReuse(request, plan, new PrintingBuildProgress(System.err));
+                log.printf("  %s in %.1f s (%s)%n", outcome.reused() ? "reused" : "built", (System.nanoTime() - t0) / 1e9,
+                        InspectCommand.human(Files.size(plan)));
+                log.flush();
+                return LoopDeviceDenoiser.open(device, outcome.engine());
+            }
+        };
+    }
+
+    /**
+     * The engine build of the tapped denoiser: build-pipeline's denoiser profile (latent size = image
+     * size / VAE scale factor, the pipeline's text length), static at the batch calibration feeds.
+     * The tap outputs stay float32 as the graph declares them, which the loop device binds.
+     */
+    static EngineBuildRequest engineRequest(Path tappedOnnx, Calibrator.DenoiserShapes shapes, int optLevel, Path timingCache) {
+        PipelineSpec pipeline = shapes.pipeline();
+        long factor = pipeline.vaeScaleFactor;
+        if (shapes.width() % factor != 0 || shapes.height() % factor != 0) {
+            throw new IllegalArgumentException("image size " + shapes.width() + "x" + shapes.height()
+                    + " must be a multiple of the VAE scale factor " + factor + " in both directions");
+        }
+        long tokens = pipeline.maxTextLength + (pipeline.family() == PipelineFamily.SD3 ? pipeline.t5SequenceLength : 0);
+        return EngineBuildRequest.builder(tappedOnnx)
+                .batch(DimRange.fixed(shapes.batch()))
+                .height(DimRange.fixed(shapes.height() / factor))
+                .width(DimRange.fixed(shapes.width() / factor))
+                .tokens(DimRange.fixed(tokens))
+                .staticShapes(true)
+                .optLevel(optLevel)
+                .timingCache(timingCache)
+                .passSpec("calibration-taps")
+                .build();
+    }
+
+    /** X.calibration.plan beside the pipeline's denoiser X.onnx (apart from build-pipeline's X.plan). */
+    static Path enginePath(Path folder, PipelineSpec pipeline) {
+        String name = Path.of(pipeline.denoiser()).getFileName().toString();
+        String stem = name.endsWith(".onnx") ? name.substring(0, name.length() - 5) : name;
+        return folder.resolve(pipeline.denoiser()).resolveSibling(stem + ".calibration.plan");
     }
 
     /** Now, or SOURCE_DATE_EPOCH (seconds since 1970) when set, for reproducible files. */

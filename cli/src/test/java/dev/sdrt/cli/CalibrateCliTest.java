@@ -2,12 +2,24 @@ package dev.sdrt.cli;
 
 import static dev.sdrt.cli.CliTest.sdrt;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import dev.sdrt.calibration.Calibrator;
+import dev.sdrt.enginebuilder.DimRange;
+import dev.sdrt.enginebuilder.EngineBuildRequest;
+import dev.sdrt.runtime.pipeline.PipelineSpec;
+import dev.sdrt.runtime.trt.TensorRt;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -79,6 +91,94 @@ class CalibrateCliTest {
     }
 
     @Test
+    void theCpuLoopBackendWritesTheScalesOfTheCpuBackend() throws Exception {
+        Map<String, JsonObject> files = new LinkedHashMap<>();
+        for (String backend : new String[] {"cpu", "cpu-loop"}) {
+            Path out = tmp.resolve("scales-" + backend + ".json");
+            CliTest.Result r = sdrt("calibrate", "--model", pipeline.toString(), "--out", out.toString(), "--prompt-count", "1",
+                    "--steps", "2", "--threads", "2", "--backend", backend);
+            assertThat(r.code()).as(r.err()).isZero();
+            assertThat(r.out()).contains("prompt 1/1").contains("wrote " + out);
+            files.put(backend, JsonParser.parseString(Files.readString(out)).getAsJsonObject());
+        }
+        assertThat(files.get("cpu").getAsJsonObject("header").get("backend").getAsString()).isEqualTo("onnxruntime-cpu");
+        assertThat(files.get("cpu-loop").getAsJsonObject("header").get("backend").getAsString()).isEqualTo("cpu-loop");
+        JsonObject expected = files.get("cpu").getAsJsonObject("amax");
+        JsonObject actual = files.get("cpu-loop").getAsJsonObject("amax");
+        assertThat(actual.keySet()).isEqualTo(expected.keySet()).hasSizeGreaterThan(10);
+        for (String tensor : expected.keySet()) {
+            double amax = expected.get(tensor).getAsDouble();
+            assertThat(amax).as(tensor).isPositive();
+            assertThat(actual.get(tensor).getAsDouble()).as(tensor).isCloseTo(amax, within(1e-5 * amax));
+        }
+    }
+
+    @Test
+    void tensorRtWithoutAGpuSaysWhyAndWritesNothing() throws Exception {
+        assumeFalse(TensorRt.isAvailable(), "this machine has TensorRT; the GPU suite runs the backend");
+        Path out = tmp.resolve("trt-scales.json");
+        CliTest.Result r = sdrt("calibrate", "--model", pipeline.toString(), "--out", out.toString(), "--backend", "tensorrt");
+        assertThat(r.code()).isEqualTo(1);
+        assertThat(r.err()).contains("--backend tensorrt needs an NVIDIA GPU with TensorRT").contains(TensorRt.unavailableReason())
+                .contains("--backend cpu");
+        assertThat(out).doesNotExist();
+        assertThat(CalibrateCommand.enginePath(pipeline, PipelineSpec.read(pipeline))).doesNotExist();
+    }
+
+    /**
+     * On a GPU (tag "gpu", excluded by default): the tapped engine sees what ONNX Runtime sees, up to
+     * TF32 in the engine's float32 layers, and a second run reuses the engine.
+     */
+    @Test
+    @Tag("gpu")
+    void tensorRtGivesTheScalesOfTheCpuBackend() throws Exception {
+        assumeTrue(TensorRt.isAvailable(), () -> "no usable GPU/TensorRT: " + TensorRt.unavailableReason());
+        Map<String, JsonObject> files = new LinkedHashMap<>();
+        for (String backend : new String[] {"cpu", "tensorrt", "tensorrt"}) {
+            Path out = tmp.resolve("gpu-scales-" + backend + ".json");
+            CliTest.Result r = sdrt("calibrate", "--model", pipeline.toString(), "--out", out.toString(), "--prompt-count", "1",
+                    "--steps", "2", "--backend", backend);
+            assertThat(r.code()).as(r.err()).isZero();
+            if (files.containsKey(backend)) {
+                assertThat(r.out()).as("the second tensorrt run").contains("reused");
+            }
+            files.put(backend, JsonParser.parseString(Files.readString(out)).getAsJsonObject());
+        }
+        assertThat(files.get("tensorrt").getAsJsonObject("header").get("backend").getAsString()).startsWith("tensorrt ");
+        assertThat(CalibrateCommand.enginePath(pipeline, PipelineSpec.read(pipeline))).exists();
+        JsonObject expected = files.get("cpu").getAsJsonObject("amax");
+        JsonObject actual = files.get("tensorrt").getAsJsonObject("amax");
+        assertThat(actual.keySet()).isEqualTo(expected.keySet());
+        for (String tensor : expected.keySet()) {
+            double amax = expected.get(tensor).getAsDouble();
+            assertThat(actual.get(tensor).getAsDouble()).as(tensor).isCloseTo(amax, within(0.02 * amax));
+        }
+    }
+
+    @Test
+    void theTappedEngineIsBuiltStaticAtCalibrationsBatchAndSize() throws Exception {
+        PipelineSpec spec = PipelineSpec.read(pipeline);
+        Path tapped = tmp.resolve("tapped.onnx");
+        EngineBuildRequest guided = CalibrateCommand.engineRequest(tapped, new Calibrator.DenoiserShapes(spec, 2, 64, 32), 4,
+                tmp.resolve("timing.cache"));
+        assertThat(guided.onnx()).isEqualTo(tapped);
+        assertThat(guided.staticShapes()).isTrue();
+        assertThat(guided.batch()).isEqualTo(DimRange.fixed(2));
+        assertThat(guided.width()).isEqualTo(DimRange.fixed(64 / spec.vaeScaleFactor));
+        assertThat(guided.height()).isEqualTo(DimRange.fixed(32 / spec.vaeScaleFactor));
+        assertThat(guided.tokens()).isEqualTo(DimRange.fixed(spec.maxTextLength));
+        assertThat(guided.optLevel()).isEqualTo(4);
+        assertThat(guided.timingCache()).isEqualTo(tmp.resolve("timing.cache"));
+        assertThat(CalibrateCommand.engineRequest(tapped, new Calibrator.DenoiserShapes(spec, 1, 64, 64), 3, null).batch())
+                .isEqualTo(DimRange.fixed(1));
+        assertThatThrownBy(() -> CalibrateCommand.engineRequest(tapped,
+                new Calibrator.DenoiserShapes(spec, 2, 64 + spec.vaeScaleFactor / 2, 64), 3, null))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("multiple of the VAE scale factor");
+
+        assertThat(CalibrateCommand.enginePath(pipeline, spec)).isEqualTo(pipeline.resolve("unet.calibration.plan"));
+    }
+
+    @Test
     void explainsWhatIsWrong() throws Exception {
         Path out = tmp.resolve("x.json");
         Path notPipeline = Files.createDirectories(tmp.resolve("empty"));
@@ -95,9 +195,13 @@ class CalibrateCliTest {
         assertThat(method.code()).isEqualTo(2);
         assertThat(method.err()).contains("unknown calibration method 'entropy'").contains("mean-min");
 
-        CliTest.Result trt = sdrt("calibrate", "--model", pipeline.toString(), "--out", out.toString(), "--backend", "tensorrt");
-        assertThat(trt.code()).isEqualTo(1);
-        assertThat(trt.err()).contains("tensorrt").contains("not available in this build");
+        CliTest.Result backend = sdrt("calibrate", "--model", pipeline.toString(), "--out", out.toString(), "--backend", "cuda");
+        assertThat(backend.code()).isEqualTo(2);
+        assertThat(backend.err()).contains("unknown backend 'cuda'").contains("cpu-loop").contains("tensorrt");
+
+        CliTest.Result level = sdrt("calibrate", "--model", pipeline.toString(), "--out", out.toString(), "--opt-level", "7");
+        assertThat(level.code()).isEqualTo(2);
+        assertThat(level.err()).contains("--opt-level").contains("7");
 
         CliTest.Result alpha = sdrt("calibrate", "--model", pipeline.toString(), "--out", out.toString(), "--alpha", "1.5");
         assertThat(alpha.code()).isEqualTo(2);
