@@ -10,7 +10,8 @@
 #
 #   selftest   GpuChecks: TensorRT load, build with manifest, cache reuse and refusal, enqueue, CUDA graphs (tiny UNet)
 #   loopcheck  DeviceLoopGpuChecks: the device loop on TensorRT vs ONNX Runtime, 1 sync per batch, replay, DeepCache
-#   passes     issue 4: engines from pass outputs (tiny UNet: fuse-qkv + tome 0.5 + channels-last + fp16; int8; fp8)
+#   passes     issue 4: engines from pass outputs (tiny UNet: fuse-qkv + tome 0.5 + channels-last + fp16; int8; fp8);
+#              issue 7: calibrate --backend tensorrt on the tiny pipeline
 #   bench      issue 8: sdrt bench --backend tensorrt on the tiny pipeline (every kind of variant, CUDA graphs)
 #   sd15-unet  issue 5: SD 1.5 UNet, random weights, fp16, batch 2, 64x64 latent, 77 tokens: build, eager and replay
 set -uo pipefail
@@ -86,6 +87,12 @@ passes_check() {
   sdrt optimize "$t/tiny/unet.onnx" --passes qdq:mode=int8 --scales "$t/scales.json" --out "$t/unet-int8.onnx"
   sdrt optimize "$t/tiny/unet.onnx" --passes qdq:mode=fp8 --scales "$t/scales.json" --out "$t/unet-fp8.onnx"
   local failed=0 m
+  # issue 7: the tapped UNet as an engine (calibrate --backend tensorrt), beside the CPU scales above
+  if sdrt calibrate --model "$t/tiny" --backend tensorrt --opt-level 1 --out "$t/scales-trt.json" --steps 4 --prompt-count 2; then
+    echo "PASS calibrate tensorrt"
+  else
+    echo "FAIL calibrate tensorrt"; failed=1
+  fi
   for m in fp16-opt int8 fp8; do
     if sdrt build "$t/unet-$m.onnx" --out "$t/unet-$m.plan" --batch 2 --height 64 --width 64 --vae-scale-factor 2 \
         --opt-level 1; then
@@ -97,7 +104,7 @@ passes_check() {
   return $failed
 }
 export -f passes_check
-phase passes 150 passes_check
+phase passes 200 passes_check
 
 phase bench 150 sdrt bench --arch tiny --backend tensorrt --opt-level 1 --sizes 64 --batch 1,2 --steps 20 --runs 3 \
   --warmup 1 --variants fp32,fp32+fuse-qkv,fp32+tome:0.5,fp32+deepcache:3,fp16 --out "$work/bench-tiny"
@@ -129,4 +136,4 @@ for p in selftest loopcheck passes bench sd15-build sd15-latency; do
   printf '| %-12s | %-40s | %s |\n' "$p" "${result[$p]:-not run}" "$( [[ -f $log ]] && tail -n 1 "$log" | cut -c1-90)"
 done
 grep -hE '^\| (build time|engine size|device memory|eager|CUDA graph)' "$out/sd15-build.log" "$out/sd15-latency.log" 2>/dev/null
-grep -E '^(PASS|FAIL) build' "$out/passes.log" 2>/dev/null
+grep -E '^(PASS|FAIL) (build|calibrate)' "$out/passes.log" 2>/dev/null
