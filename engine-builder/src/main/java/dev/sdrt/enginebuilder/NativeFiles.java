@@ -1,8 +1,7 @@
 package dev.sdrt.enginebuilder;
 
-import java.io.EOFException;
+import dev.sdrt.runtime.trt.NativeMemoryFiles;
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -12,12 +11,10 @@ import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.Pointer;
 
 /**
- * Moves native memory (TensorRT plans and timing caches) to and from files, in pieces small enough for
- * a ByteBuffer (plans of large models exceed 2 GiB), always writing through a temporary file.
+ * Moves native memory (TensorRT plans and timing caches) to and from files ({@link NativeMemoryFiles}:
+ * plans of large models exceed 2 GiB), always writing through a temporary file.
  */
 final class NativeFiles {
-
-    private static final int CHUNK = 1 << 30;
 
     private NativeFiles() {}
 
@@ -28,14 +25,7 @@ final class NativeFiles {
         Path temp = Files.createTempFile(folder, "." + target.getFileName(), ".tmp");
         try {
             try (FileChannel channel = FileChannel.open(temp, StandardOpenOption.WRITE)) {
-                BytePointer bytes = new BytePointer(data).capacity(size);
-                for (long offset = 0; offset < size; offset += CHUNK) {
-                    long chunk = Math.min(CHUNK, size - offset);
-                    ByteBuffer window = new BytePointer(bytes).position(offset).limit(offset + chunk).asByteBuffer();
-                    while (window.hasRemaining()) {
-                        channel.write(window, offset + window.position());
-                    }
-                }
+                NativeMemoryFiles.write(data, size, channel);
                 channel.force(false);
             }
             Files.move(temp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
@@ -48,16 +38,8 @@ final class NativeFiles {
     static BytePointer read(Path file) throws IOException {
         long size = Files.size(file);
         BytePointer bytes = new BytePointer(Math.max(size, 1)).capacity(size);
-        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
-            for (long offset = 0; offset < size; offset += CHUNK) {
-                long chunk = Math.min(CHUNK, size - offset);
-                ByteBuffer window = new BytePointer(bytes).position(offset).limit(offset + chunk).asByteBuffer();
-                while (window.hasRemaining()) {
-                    if (channel.read(window, offset + window.position()) < 0) {
-                        throw new EOFException(file + " ended early");
-                    }
-                }
-            }
+        try {
+            NativeMemoryFiles.read(file, bytes, size);
         } catch (IOException | RuntimeException e) {
             bytes.close();
             throw e;

@@ -2,13 +2,10 @@ package dev.sdrt.runtime.trt;
 
 import static org.bytedeco.tensorrt.global.nvinfer.ExecutionContextAllocationStrategy.kUSER_MANAGED;
 
-import java.io.EOFException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Collections;
@@ -37,8 +34,6 @@ import org.bytedeco.tensorrt.nvinfer.IExecutionContext;
 public final class TrtEngine implements AutoCloseable {
 
     /** Plans are read into native memory in pieces no larger than a ByteBuffer can address. */
-    private static final int READ_CHUNK = 1 << 30;
-
     private final String source;
     private final ICudaEngine engine;
     private final List<TrtTensorInfo> tensors;
@@ -55,7 +50,7 @@ public final class TrtEngine implements AutoCloseable {
         TensorRt.requireAvailable();
         long size = Files.size(plan);
         try (BytePointer bytes = new BytePointer(size)) {
-            readFully(plan, bytes, size);
+            NativeMemoryFiles.read(plan, bytes, size);
             return deserialize(bytes, size, plan.toString());
         }
     }
@@ -71,20 +66,6 @@ public final class TrtEngine implements AutoCloseable {
                     TrtLogger.shared().recentErrors());
         }
         return new TrtEngine(source, engine);
-    }
-
-    private static void readFully(Path plan, BytePointer target, long size) throws IOException {
-        try (FileChannel channel = FileChannel.open(plan, StandardOpenOption.READ)) {
-            for (long offset = 0; offset < size; offset += READ_CHUNK) {
-                long chunk = Math.min(READ_CHUNK, size - offset);
-                ByteBuffer window = new BytePointer(target).position(offset).limit(offset + chunk).asByteBuffer();
-                while (window.hasRemaining()) {
-                    if (channel.read(window, offset + window.position()) < 0) {
-                        throw new EOFException(plan + " ended early at byte " + (offset + window.position()) + " of " + size);
-                    }
-                }
-            }
-        }
     }
 
     private static List<TrtTensorInfo> readTensors(ICudaEngine engine) {
