@@ -69,6 +69,8 @@ class DeviceLoopTest {
             assertSameOnDevice(sd, GenerationRequest.of("a fox").withSteps(4).withSeed(3).withScheduler(scheduler), false);
         }
         assertSameOnDevice(sd, GenerationRequest.of("a fox").withSteps(3).withGuidanceScale(1), false);
+        // as many images as steps: the deterministic step's zero noise ([images, ...]) must not be taken for a per-step table
+        assertSameOnDevice(sd, GenerationRequest.of("a fox").withSteps(2).withBatchSize(2), false);
     }
 
     @Test

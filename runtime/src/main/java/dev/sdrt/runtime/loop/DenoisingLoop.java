@@ -241,7 +241,7 @@ public final class DenoisingLoop implements AutoCloseable {
                     "sample", w.latents[from],
                     "model_output", w.modelOutput,
                     "previous_denoised", w.previous[from],
-                    "noise", w.noise.shape()[0] == steps ? w.noise.row(i) : w.noise,
+                    "noise", r.stepNoise() != null ? w.noise.row(i) : w.noise,
                     "coefficients", w.coefficients.row(i)), Map.of(
                     "next_sample", w.latents[to],
                     "denoised", w.previous[to],
