@@ -166,7 +166,7 @@ public final class TrtLoopDevice implements LoopDevice {
                     + " with 'sdrt build-pipeline'");
         }
         stream();
-        TrtEngine engine = TrtEngine.load(plan);
+        TrtEngine engine = TrtEngine.loadShared(plan); // loaded once per process: engines cannot be freed
         try {
             return new TrtModel(plan.toString(), engine);
         } catch (RuntimeException e) {

@@ -9,7 +9,9 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Collections;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.tensorrt.global.nvinfer.OptProfileSelector;
 import org.bytedeco.tensorrt.global.nvinfer.TensorIOMode;
@@ -33,11 +35,15 @@ import org.bytedeco.tensorrt.nvinfer.IExecutionContext;
  */
 public final class TrtEngine implements AutoCloseable {
 
-    /** Plans are read into native memory in pieces no larger than a ByteBuffer can address. */
+    /** Engines of {@link #loadShared}, by plan file, size and modification time. */
+    private static final Map<String, TrtEngine> SHARED = new HashMap<>();
+
     private final String source;
     private final ICudaEngine engine;
     private final List<TrtTensorInfo> tensors;
     private boolean closed;
+    /** Loaded by {@link #loadShared}: other users may hold it, so {@link #close()} leaves it open. */
+    private boolean shared;
 
     private TrtEngine(String source, ICudaEngine engine) {
         this.source = source;
@@ -52,6 +58,25 @@ public final class TrtEngine implements AutoCloseable {
         try (BytePointer bytes = new BytePointer(size)) {
             NativeMemoryFiles.read(plan, bytes, size);
             return deserialize(bytes, size, plan.toString());
+        }
+    }
+
+    /**
+     * The engine of {@code plan}, deserialized once per process and then handed out again while the
+     * file is unchanged. The native engine cannot be freed (class comment), so loading a plan a second
+     * time, as a benchmark that reopens its pipeline per size does, would only hold its weights on the
+     * device twice. Contexts stay per caller; {@link #close()} on a shared engine does nothing.
+     */
+    public static TrtEngine loadShared(Path plan) throws IOException {
+        String key = plan.toRealPath() + "|" + Files.size(plan) + "|" + Files.getLastModifiedTime(plan).toMillis();
+        synchronized (SHARED) {
+            TrtEngine engine = SHARED.get(key);
+            if (engine == null) {
+                engine = load(plan);
+                engine.shared = true;
+                SHARED.put(key, engine);
+            }
+            return engine;
         }
     }
 
@@ -185,12 +210,15 @@ public final class TrtEngine implements AutoCloseable {
     }
 
     /**
-     * Marks the engine closed. The native engine itself cannot be freed from Java (see the class
-     * comment); close its contexts first, they own the memory sdrt allocated.
+     * Marks the engine closed, unless it is {@linkplain #loadShared shared}. The native engine itself
+     * cannot be freed from Java (see the class comment); close its contexts first, they own the memory
+     * sdrt allocated.
      */
     @Override
     public synchronized void close() {
-        closed = true;
+        if (!shared) {
+            closed = true;
+        }
     }
 
     @Override
