@@ -34,6 +34,7 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.logging.Logger;
 import org.bytedeco.javacpp.Pointer;
 
@@ -190,7 +191,15 @@ public final class TrtLoopDevice implements LoopDevice {
         private final TrtEngine engine;
         private final Map<String, TensorSpec> inputs = new LinkedHashMap<>();
         private final Map<String, TensorSpec> outputs = new LinkedHashMap<>();
-        private final Map<String, Shaped> contexts = new HashMap<>();
+        /**
+         * Execution contexts by input shapes, one per set of tensor addresses they are launched with.
+         * A captured graph replays whatever state a context had when each launch was recorded, and
+         * TensorRT advises one context per captured graph: a loop that rebinds one context between
+         * launches (ping-pong latents, per-step rows) could replay every launch with the last binding.
+         * So each context always sees the same addresses; they share this model's activation memory,
+         * as they run one after another on one stream.
+         */
+        private final Map<String, List<Shaped>> contexts = new HashMap<>();
         private DeviceBuffer activations;
         private boolean closed;
 
@@ -228,7 +237,7 @@ public final class TrtLoopDevice implements LoopDevice {
                 shapes.put(input, shape);
             }
             Map<String, long[]> out = new LinkedHashMap<>();
-            context(shapes).outputShapes.forEach((k, v) -> out.put(k, v.clone()));
+            context(shapes, null).outputShapes.forEach((k, v) -> out.put(k, v.clone()));
             return Optional.of(out);
         }
 
@@ -255,7 +264,7 @@ public final class TrtLoopDevice implements LoopDevice {
                 }
                 shapes.put(spec.name(), shape);
             }
-            Shaped shaped = context(shapes);
+            Shaped shaped = context(shapes, bindingKey(in, out));
             for (TensorSpec spec : outputs.values()) {
                 DeviceTensor t = out.get(spec.name());
                 checkType(spec, t, "output");
@@ -292,39 +301,70 @@ public final class TrtLoopDevice implements LoopDevice {
             }
         }
 
-        private Shaped context(Map<String, long[]> inputShapes) {
+        /**
+         * What a launch binds, as a context sees it: each tensor's address, or "slot" for a view TensorRT
+         * cannot take as it is (it is bound to the context's own aligned slot, the same every time).
+         */
+        private static String bindingKey(Map<String, DeviceTensor> in, Map<String, DeviceTensor> out) {
+            StringBuilder key = new StringBuilder();
+            for (Map<String, DeviceTensor> side : List.of(in, out)) {
+                new TreeMap<>(side).forEach((n, t) -> {
+                    long at = address(t).address();
+                    key.append(n).append('=').append(aligned(at) ? Long.toHexString(at) : "slot").append(';');
+                });
+                key.append('|');
+            }
+            return key.toString();
+        }
+
+        /**
+         * The context for these input shapes that is launched with {@code bindings} (null: any, for
+         * shape queries); a context not yet launched is taken for the first bindings that ask.
+         */
+        private Shaped context(Map<String, long[]> inputShapes, String bindings) {
             checkOpen();
             StringBuilder key = new StringBuilder();
             inputShapes.forEach((n, s) -> key.append(n).append(Arrays.toString(s)).append(';'));
-            Shaped shaped = contexts.get(key.toString());
-            if (shaped == null) {
-                if (activations == null) {
-                    activations = DeviceBuffer.allocate(engine.deviceMemorySize(), "activations of " + name);
+            List<Shaped> forShapes = contexts.computeIfAbsent(key.toString(), k -> new ArrayList<>());
+            for (Shaped candidate : forShapes) {
+                if (bindings == null || bindings.equals(candidate.bindings)) {
+                    return candidate;
                 }
-                TrtExecutionContext context = engine.createContext(activations);
-                try {
-                    for (TrtTensorInfo input : engine.inputs()) {
-                        if (input.isDynamic()) {
-                            context.setInputShape(input.name(), inputShapes.get(input.name()));
-                        }
-                    }
-                    Map<String, long[]> outputShapes = new LinkedHashMap<>();
-                    for (TrtTensorInfo output : engine.outputs()) {
-                        long[] shape = context.shape(output.name());
-                        if (Arrays.stream(shape).anyMatch(d -> d < 0)) {
-                            throw new IllegalStateException(name + ": TensorRT cannot tell the shape of output '"
-                                    + output.name() + "' from the input shapes (" + Arrays.toString(shape)
-                                    + "); the device loop needs outputs sized by their inputs");
-                        }
-                        outputShapes.put(output.name(), shape);
-                    }
-                    shaped = new Shaped(context, outputShapes);
-                } catch (RuntimeException e) {
-                    context.close();
-                    throw e;
-                }
-                contexts.put(key.toString(), shaped);
             }
+            for (Shaped candidate : forShapes) {
+                if (candidate.bindings == null) {
+                    candidate.bindings = bindings;
+                    return candidate;
+                }
+            }
+            Shaped shaped;
+            if (activations == null) {
+                activations = DeviceBuffer.allocate(engine.deviceMemorySize(), "activations of " + name);
+            }
+            TrtExecutionContext context = engine.createContext(activations);
+            try {
+                for (TrtTensorInfo input : engine.inputs()) {
+                    if (input.isDynamic()) {
+                        context.setInputShape(input.name(), inputShapes.get(input.name()));
+                    }
+                }
+                Map<String, long[]> outputShapes = new LinkedHashMap<>();
+                for (TrtTensorInfo output : engine.outputs()) {
+                    long[] shape = context.shape(output.name());
+                    if (Arrays.stream(shape).anyMatch(d -> d < 0)) {
+                        throw new IllegalStateException(name + ": TensorRT cannot tell the shape of output '"
+                                + output.name() + "' from the input shapes (" + Arrays.toString(shape)
+                                + "); the device loop needs outputs sized by their inputs");
+                    }
+                    outputShapes.put(output.name(), shape);
+                }
+                shaped = new Shaped(context, outputShapes);
+            } catch (RuntimeException e) {
+                context.close();
+                throw e;
+            }
+            shaped.bindings = bindings;
+            forShapes.add(shaped);
             return shaped;
         }
 
@@ -340,7 +380,7 @@ public final class TrtLoopDevice implements LoopDevice {
                 return;
             }
             closed = true;
-            contexts.values().forEach(Shaped::close);
+            contexts.values().forEach(list -> list.forEach(Shaped::close));
             contexts.clear();
             if (activations != null) {
                 activations.close();
@@ -362,6 +402,8 @@ public final class TrtLoopDevice implements LoopDevice {
         private final Map<String, DeviceBuffer> slots = new HashMap<>();
         /** Whether enqueueV3 ran outside a capture since the shapes were set (TensorRT's set-up is done). */
         boolean warm;
+        /** The bindings this context is launched with ({@code bindingKey}); null until its first launch. */
+        String bindings;
 
         Shaped(TrtExecutionContext context, Map<String, long[]> outputShapes) {
             this.context = context;
