@@ -151,7 +151,7 @@ final class BenchCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("--backend tensorrt builds static engines for guided requests (the denoiser"
                         + " runs 2 × batch); use --guidance above 1");
             }
-            TensorRtBenchBackend.requireTensorRt(); // before an export that can take minutes
+            BuildCommand.requireTensorRtBackend("--backend cpu runs without one"); // before an export that can take minutes
         }
         if (steps < 1 || steps > 1000) {
             throw new IllegalArgumentException("--steps must be between 1 and 1000, got " + steps);

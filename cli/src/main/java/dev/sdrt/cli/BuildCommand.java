@@ -82,6 +82,17 @@ final class BuildCommand implements Callable<Integer> {
     }
 
     /** Refuses, saying why, where TensorRT cannot build engines (no GPU, no TensorRT libraries); {@code hint} says what to do instead. */
+    /**
+     * Refuses {@code --backend tensorrt} on a machine without a usable GPU and TensorRT, saying why and
+     * what runs without one ({@code withoutIt}, e.g. "--backend cpu runs without one").
+     */
+    static void requireTensorRtBackend(String withoutIt) {
+        if (!TensorRt.isAvailable()) {
+            throw new IllegalStateException("--backend tensorrt needs an NVIDIA GPU with TensorRT: " + TensorRt.unavailableReason()
+                    + " (" + withoutIt + ")");
+        }
+    }
+
     static void requireTensorRt(String hint) {
         if (!TensorRt.isAvailable()) {
             throw new IllegalStateException("cannot build TensorRT engines on this machine: " + TensorRt.unavailableReason()

@@ -16,7 +16,6 @@ import dev.sdrt.runtime.pipeline.Denoiser;
 import dev.sdrt.runtime.pipeline.LoopDeviceDenoiser;
 import dev.sdrt.runtime.pipeline.PipelineFamily;
 import dev.sdrt.runtime.pipeline.PipelineSpec;
-import dev.sdrt.runtime.trt.TensorRt;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -107,9 +106,8 @@ final class CalibrateCommand implements Callable<Integer> {
         if (optLevel < 0 || optLevel > 5) {
             throw new IllegalArgumentException("--opt-level must be between 0 and 5, not " + optLevel);
         }
-        if (backendName.equals("tensorrt") && !TensorRt.isAvailable()) {
-            throw new IllegalStateException("--backend tensorrt needs an NVIDIA GPU with TensorRT: " + TensorRt.unavailableReason()
-                    + " (--backend cpu calibrates without one)");
+        if (backendName.equals("tensorrt")) {
+            BuildCommand.requireTensorRtBackend("--backend cpu calibrates without one");
         }
         CalibrationMethod calibrationMethod = CalibrationMethod.parse(method);
         if (!noSmoothQuant && !(alpha >= 0 && alpha <= 1)) {

@@ -8,7 +8,6 @@ import dev.sdrt.runtime.pipeline.GeneratedImage;
 import dev.sdrt.runtime.pipeline.GenerationRequest;
 import dev.sdrt.runtime.pipeline.Pipeline;
 import dev.sdrt.runtime.scheduler.Schedulers;
-import dev.sdrt.runtime.trt.TensorRt;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -118,9 +117,8 @@ final class GenerateCommand implements Callable<Integer> {
         if (repeat < 1) {
             throw new IllegalArgumentException("--repeat must be at least 1");
         }
-        if (backend.equals("tensorrt") && !TensorRt.isAvailable()) {
-            throw new IllegalStateException("--backend tensorrt needs an NVIDIA GPU with TensorRT: " + TensorRt.unavailableReason()
-                    + " (--backend cpu runs without one)");
+        if (backend.equals("tensorrt")) {
+            BuildCommand.requireTensorRtBackend("--backend cpu runs without one");
         }
         if (size != null) {
             // 0x0 is allowed: like --width 0 --height 0, it leaves the model's default size.

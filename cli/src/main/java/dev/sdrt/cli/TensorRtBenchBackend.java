@@ -55,14 +55,6 @@ final class TensorRtBenchBackend implements BenchBackend {
         this.progress = progress;
     }
 
-    /** Fails at once, before any export or rewrite, when this machine cannot run TensorRT. */
-    static void requireTensorRt() {
-        if (!TensorRt.isAvailable()) {
-            throw new IllegalStateException("--backend tensorrt needs an NVIDIA GPU with TensorRT: " + TensorRt.unavailableReason()
-                    + " (--backend cpu runs without one)");
-        }
-    }
-
     @Override
     public String id() {
         return "tensorrt";
