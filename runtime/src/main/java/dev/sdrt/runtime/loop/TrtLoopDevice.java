@@ -55,7 +55,9 @@ import org.bytedeco.javacpp.Pointer;
  *       it yet.</li>
  *   <li>{@link #launch} checks the bound tensors against the engine (names, types, input shapes
  *       within its profile, output shapes as the engine infers them), then sets every tensor address
- *       and calls enqueueV3 on the stream.</li>
+ *       and calls enqueueV3 on the stream. Each set of input shapes and bound addresses has its own
+ *       execution context, and every context of every engine uses one activation buffer
+ *       ({@link ActivationMemory}): the launches never overlap.</li>
  *   <li>{@link #capture} records the launches as a CUDA graph. TensorRT does deferred set-up on the
  *       first enqueueV3 of an execution context after its input shapes are set, which must not run
  *       inside a stream capture ("call enqueueV3 once before capturing"). So capture first records
@@ -108,6 +110,9 @@ public final class TrtLoopDevice implements LoopDevice {
     private boolean closed;
 
     private static final EngineLocator BESIDE_ONNX = TrtLoopDevice::planFor;
+
+    /** The activation memory of every engine's contexts (freed when the device closes). */
+    private final ActivationMemory activations = new ActivationMemory();
 
     /** Where {@link #load} finds the engine of a model file. */
     private final EngineLocator engines;
@@ -169,7 +174,9 @@ public final class TrtLoopDevice implements LoopDevice {
         stream();
         TrtEngine engine = TrtEngine.loadShared(plan); // loaded once per process: engines cannot be freed
         try {
-            return new TrtModel(plan.toString(), engine);
+            TrtModel loaded = new TrtModel(plan.toString(), engine, activations);
+            activations.expect(engine.deviceMemorySize());
+            return loaded;
         } catch (RuntimeException e) {
             engine.close();
             throw e;
@@ -196,14 +203,15 @@ public final class TrtLoopDevice implements LoopDevice {
          * A captured graph replays whatever state a context had when each launch was recorded, and
          * TensorRT advises one context per captured graph: a loop that rebinds one context between
          * launches (ping-pong latents, per-step rows) could replay every launch with the last binding.
-         * So each context always sees the same addresses; they share this model's activation memory,
+         * So each context always sees the same addresses; they share the device's activation memory,
          * as they run one after another on one stream.
          */
         private final Map<String, List<Shaped>> contexts = new HashMap<>();
-        private DeviceBuffer activations;
+        private final ActivationMemory activations;
         private boolean closed;
 
-        TrtModel(String name, TrtEngine engine) {
+        TrtModel(String name, TrtEngine engine, ActivationMemory activations) {
+            this.activations = activations;
             this.name = name;
             this.engine = engine;
             for (TrtTensorInfo t : engine.tensors()) {
@@ -338,10 +346,7 @@ public final class TrtLoopDevice implements LoopDevice {
                 }
             }
             Shaped shaped;
-            if (activations == null) {
-                activations = DeviceBuffer.allocate(engine.deviceMemorySize(), "activations of " + name);
-            }
-            TrtExecutionContext context = engine.createContext(activations);
+            TrtExecutionContext context = engine.createContext(activations.atLeast(engine.deviceMemorySize()));
             try {
                 for (TrtTensorInfo input : engine.inputs()) {
                     if (input.isDynamic()) {
@@ -382,15 +387,49 @@ public final class TrtLoopDevice implements LoopDevice {
             closed = true;
             contexts.values().forEach(list -> list.forEach(Shaped::close));
             contexts.clear();
-            if (activations != null) {
-                activations.close();
-            }
             engine.close();
         }
 
         @Override
         public String toString() {
             return name;
+        }
+    }
+
+    /**
+     * One activation buffer for the contexts of every engine on this device: their launches run one
+     * after another on one stream, so the pipeline needs the largest engine's activations, not their
+     * sum (the denoiser's and the VAE decoder's are each hundreds of MiB to GiB at full size). Sized by
+     * the engines loaded before the first context is made; an engine loaded later that needs more gets
+     * a larger buffer, while contexts made earlier keep the one they were given.
+     */
+    static final class ActivationMemory {
+        private long expected;
+        private DeviceBuffer current;
+        private final List<DeviceBuffer> outgrown = new ArrayList<>();
+
+        /** Notes that a loaded engine's contexts will need {@code bytes}. */
+        void expect(long bytes) {
+            expected = Math.max(expected, bytes);
+        }
+
+        /** The shared buffer, at least {@code bytes} long. */
+        DeviceBuffer atLeast(long bytes) {
+            expect(bytes);
+            if (current == null || current.byteSize() < bytes) {
+                if (current != null) {
+                    outgrown.add(current); // contexts made before still point into it
+                }
+                current = DeviceBuffer.allocate(expected, "activations shared by the loop's engines");
+            }
+            return current;
+        }
+
+        void close() {
+            outgrown.forEach(TrtLoopDevice::closeQuietly);
+            outgrown.clear();
+            closeQuietly(current);
+            current = null;
         }
     }
 
@@ -762,6 +801,7 @@ public final class TrtLoopDevice implements LoopDevice {
             freeAfterSync.clear();
             allocations.forEach(TrtLoopDevice::closeQuietly);
             allocations.clear();
+            activations.close();
             closeQuietly(scratch);
             closeQuietly(uploadStaging);
             closeQuietly(downloadStaging);
