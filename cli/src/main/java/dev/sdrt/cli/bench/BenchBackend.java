@@ -31,7 +31,10 @@ public interface BenchBackend {
          */
         Pipeline forCell(Size size, int images, double guidance) throws IOException;
 
-        /** Device memory the cell's pipeline holds (engines, activations, loop buffers); null without a device. */
+        /**
+         * Device memory the cell's pipeline added (engines, activations, loop buffers; an engine loaded
+         * for an earlier cell is not loaded again); null without a device.
+         */
         Long deviceMemoryBytes();
 
         @Override

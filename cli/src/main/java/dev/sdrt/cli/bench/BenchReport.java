@@ -94,9 +94,10 @@ public final class BenchReport {
         md.append("- **peak RSS**: the process's peak resident memory during the cell (JVM heap + ONNX Runtime native memory); "
                 + "Δ = that peak minus the RSS just before the variant's pipeline opened (its weights, sessions and activations). "
                 + "Memory a previous variant or the JVM's heap released or kept shifts Δ, so read it as a rough figure (it can be "
-                + "negative on small models). **Device memory**: GPU memory the cell's pipeline holds after its runs (free memory "
-                + "before its engines were loaded minus free memory after the cell: engines, activations, loop buffers); n/a on "
-                + "the CPU.\n");
+                + "negative on small models). **Device memory**: GPU memory the cell's pipeline added (free memory before its "
+                + "engines were loaded minus free memory after the cell: engines, activations, loop buffers); an engine an earlier "
+                + "cell already loaded, such as a VAE decoder that variants share, is loaded once per process and not counted "
+                + "again; n/a on the CPU.\n");
         md.append("- **fidelity**: the variant's final latents and decoded images against the baseline's (same prompt, seed, "
                 + "size and batch): cosine similarity, and PSNR (latents: peak = the baseline latents' range; images: 8-bit, "
                 + "peak 255; ∞ = identical).\n");
