@@ -51,7 +51,7 @@ public record BenchResult(BenchSettings settings, Map<String, String> environmen
      * @param peakRssBytes   peak process RSS during the cell (JVM + native); null: n/a
      * @param rssDeltaBytes  that peak minus RSS before the variant's pipeline opened; null: n/a
      * @param deviceMemoryBytes device memory the cell's pipeline added by the end of its runs (engines not loaded before,
-     *                       buffers); null on backends without a device
+     *                       activations, loop buffers); null on backends without a device
      * @param fidelity       against the baseline's cell; null for the baseline itself or without one
      * @param prepared       the cell's own folder for a {@linkplain Variant#perCell() per-cell} variant; null when
      *                       the variant has one folder for every cell (or none could be made)
