@@ -39,8 +39,8 @@ final class TensorRtBenchBackend implements BenchBackend {
     private EngineCache cache;
 
     /**
-     * @param store   where engines and the shared timing cache go
-     * @param replay  capture each cell's launches once and replay them (CUDA graphs)
+     * @param store    where engines and the shared timing cache go
+     * @param replay   capture each cell's launches once and replay them (CUDA graphs)
      * @param engines  the engine cache of this machine, made on first use
      * @param progress what a build reports as it goes (builds of full-size denoisers take minutes)
      */
@@ -78,7 +78,7 @@ final class TensorRtBenchBackend implements BenchBackend {
         return new CellPipelines(folder, PipelineSpec.read(folder));
     }
 
-    /** The engines' file stem: component and cell, e.g. {@code denoiser@512x512-b2}. */
+    /** The engines' file stem: component and cell (images per request), e.g. {@code denoiser@512x512-b1}. */
     static String engineName(String component, Size size, int images) {
         return component + "@" + size + "-b" + images;
     }
