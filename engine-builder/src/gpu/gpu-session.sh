@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # GPU host: every check and measurement the open issues need from a GPU, in ONE command sized for a session's
 # device time (15 minutes in all, staging and start-up included, so this call gets about 9 of them).
-#   bash app/gpu-session.sh [BUDGET_SECONDS=540]
+#   bash app/gpu-session.sh [checks|pipeline] [BUDGET_SECONDS=540]
+# Plan 'checks' (the default) is described below. Plan 'pipeline' spends the call on issue 6 instead: the SD 1.5
+# pipeline (random weights) on the device loop, 512x512, 50 steps, guidance 7.5, fp16 engines, eager and CUDA-graph
+# replay (sd15-pipeline-bench.sh with DEEPCACHE=0), whose table also holds the UNet engine alone.
 # Phases run in the order below; each has its own time limit, and one that fails or runs out of time does not stop
 # the rest. The SD 1.5 UNet engine (issue 5's numbers; about 4.5 minutes to build at opt level 3 on an H100) builds
 # in the background from the start, while the tiny checks run: TensorRT times tactics with those checks beside it,
@@ -16,6 +19,8 @@
 #   sd15-unet  issue 5: SD 1.5 UNet, random weights, fp16, batch 2, 64x64 latent, 77 tokens: build, eager and replay
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+plan=checks
+if [[ ${1:-} == checks || ${1:-} == pipeline ]]; then plan=$1; shift; fi
 budget=${1:-540}
 out=${OUT:-/tmp/sdrt-session}
 work=${SDRT_WORK:-/tmp/sdrt-gpu}
@@ -53,6 +58,16 @@ phase() {
   esac
   stamp "$name: ${result[$name]}; last line: $(tail -n 1 "$out/$name.log")"
 }
+
+if [[ $plan == pipeline ]]; then
+  phase pipeline "$budget" env DEEPCACHE=0 REPEAT=3 bash "$here/sd15-pipeline-bench.sh" "$work/sd15p" all
+  echo
+  echo "GPU session $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null)"
+  echo "pipeline: ${result[pipeline]}"
+  sed -n '/^SD 1.5 (random weights)/,$p' "$out/pipeline.log"
+  grep -E '^ +(built|reused) in' "$out/pipeline.log"
+  exit 0
+fi
 
 # --- SD 1.5 UNet: export and build in the background (issue 5) ---------------------------------------------------
 sd15="$work/sd15"

@@ -9,7 +9,8 @@
 # skips what an earlier run finished: exported and optimized files are kept, engines are reused through their
 # manifests. A phase cut short is simply run again. 'all' (the default) runs the four phases in order.
 # Environment: OPT_LEVEL (TensorRT builder level, default 3), REPEAT (generate runs per variant, default 3: the
-# table shows the median of runs 2..REPEAT), STEPS (default 50).
+# table shows the median of runs 2..REPEAT), STEPS (default 50), DEEPCACHE (default 1; 0 leaves the DeepCache graphs,
+# engines and rows out, which brings prepare + build + run within one 10-minute command on an H100).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 work=${1:-/tmp/sd15-pipeline}
@@ -17,9 +18,11 @@ phase=${2:-all}
 opt=${OPT_LEVEL:-3}
 repeat=${REPEAT:-3}
 steps=${STEPS:-50}
+deepcache=${DEEPCACHE:-1}
 fp32="$work/fp32"
 pipe="$work/pipe"
-gpu_graphs=(unet vae_decoder unet_deepcache_full unet_deepcache_shallow)
+gpu_graphs=(unet vae_decoder)
+((deepcache)) && gpu_graphs+=(unet_deepcache_full unet_deepcache_shallow)
 mkdir -p "$work"
 
 sdrt() { bash "$here/gpu-run.sh" sdrt "$@"; }
@@ -27,9 +30,9 @@ stamp() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 
 prepare() {
   if [[ ! -f $fp32/sdrt-pipeline.json ]]; then
-    stamp "export: SD 1.5, random weights, float32, DeepCache branch 0"
+    stamp "export: SD 1.5, random weights, float32$( ((deepcache)) && echo ", DeepCache branch 0")"
     rm -rf "$fp32"
-    sdrt export-pipeline --arch sd15 --random-weights --seed 0 --deepcache-branch 0 --out "$fp32"
+    sdrt export-pipeline --arch sd15 --random-weights --seed 0 $( ((deepcache)) && echo "--deepcache-branch 0") --out "$fp32"
   fi
   mkdir -p "$pipe"
   # The text encoder (ONNX Runtime, CPU), the scheduler-step graphs, tokenizer and spec as exported ...
@@ -97,8 +100,10 @@ run() {
   local failed=0
   generate eager || failed=1
   generate cuda-graph --cuda-graph || failed=1
-  generate deepcache3 --cuda-graph --deepcache 3 || failed=1
-  generate deepcache5 --cuda-graph --deepcache 5 || failed=1
+  if ((deepcache)); then
+    generate deepcache3 --cuda-graph --deepcache 3 || failed=1
+    generate deepcache5 --cuda-graph --deepcache 5 || failed=1
+  fi
   stamp "UNet engine alone (GpuBench: CUDA events, random inputs)"
   bash "$here/gpu-run.sh" bench latency --engine "$pipe/unet.plan" --runs 100 --warmup 20 | tee "$work/unet-latency.log" || failed=1
   local unet
@@ -114,8 +119,10 @@ run() {
     "$(printf -- '-%.0s' {1..13})" "$(printf -- '-%.0s' {1..19})" "$(printf -- '-%.0s' {1..15})"
   row eager "eager (enqueue per launch)"
   row cuda-graph "CUDA graph"
-  row deepcache3 "CUDA graph + DeepCache N=3"
-  row deepcache5 "CUDA graph + DeepCache N=5"
+  if ((deepcache)); then
+    row deepcache3 "CUDA graph + DeepCache N=3"
+    row deepcache5 "CUDA graph + DeepCache N=5"
+  fi
   return $failed
 }
 
@@ -124,6 +131,6 @@ case "$phase" in
   build) build ;;
   build-deepcache) build_deepcache ;;
   run) run ;;
-  all) prepare; build; build_deepcache; run ;;
+  all) prepare; build; if ((deepcache)); then build_deepcache; fi; run ;;
   *) echo "usage: sd15-pipeline-bench.sh WORKDIR [prepare|build|build-deepcache|run|all]" >&2; exit 2 ;;
 esac
