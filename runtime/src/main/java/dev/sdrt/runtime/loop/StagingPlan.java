@@ -42,11 +42,14 @@ final class StagingPlan {
 
     /**
      * Lays out tensors of {@code bytes[i]} bytes at device addresses {@code deviceAddresses[i]} in a
-     * staging region starting at or after {@code base}.
+     * staging region starting at or after {@code base}. A run of tensors moves as one copy only when
+     * they are views of one allocation ({@code allocations[i]}, compared by identity): two allocations
+     * that happen to touch are still copied apart, as a copy must not span allocations.
      */
-    static StagingPlan of(long base, long[] deviceAddresses, long[] bytes) {
-        if (deviceAddresses.length != bytes.length) {
-            throw new IllegalArgumentException(deviceAddresses.length + " addresses for " + bytes.length + " sizes");
+    static StagingPlan of(long base, long[] deviceAddresses, long[] bytes, Object[] allocations) {
+        if (deviceAddresses.length != bytes.length || allocations.length != bytes.length) {
+            throw new IllegalArgumentException(deviceAddresses.length + " addresses and " + allocations.length
+                    + " allocations for " + bytes.length + " sizes");
         }
         if (base < 0) {
             throw new IllegalArgumentException("negative staging offset " + base);
@@ -59,7 +62,8 @@ final class StagingPlan {
             if (bytes[i] < 0) {
                 throw new IllegalArgumentException("tensor " + i + " has " + bytes[i] + " bytes");
             }
-            boolean continues = run != null && run.deviceAddress() + run.bytes() == deviceAddresses[i];
+            boolean continues = run != null && run.deviceAddress() + run.bytes() == deviceAddresses[i]
+                    && allocations[run.first()] == allocations[i];
             if (continues) {
                 offsets[i] = run.stagingOffset() + run.bytes();
                 run = new Copy(run.stagingOffset(), run.deviceAddress(), run.bytes() + bytes[i], run.first(), run.count() + 1);

@@ -546,6 +546,7 @@ public final class TrtLoopDevice implements LoopDevice {
         }
         long[] addresses = new long[targets.size()];
         long[] bytes = new long[targets.size()];
+        Object[] allocations = new Object[targets.size()];
         for (int i = 0; i < targets.size(); i++) {
             DeviceTensor target = targets.get(i);
             Tensor source = sources.get(i);
@@ -555,10 +556,11 @@ public final class TrtLoopDevice implements LoopDevice {
             }
             addresses[i] = address(target).address();
             bytes[i] = target.byteSize();
+            allocations[i] = target.allocation();
         }
         CudaStream s = stream();
         // Append after what earlier uploads since the last synchronization staged: their copies may not have run yet.
-        StagingPlan plan = StagingPlan.of(uploadUsed, addresses, bytes);
+        StagingPlan plan = StagingPlan.of(uploadUsed, addresses, bytes, allocations);
         if (uploadStaging == null || uploadStaging.byteSize() < plan.end()) {
             // Copies already queued may still read the old buffer: keep it until the next synchronization.
             long old = 0;
@@ -566,7 +568,7 @@ public final class TrtLoopDevice implements LoopDevice {
                 old = uploadStaging.byteSize();
                 freeAfterSync.add(uploadStaging);
             }
-            plan = StagingPlan.of(0, addresses, bytes);
+            plan = StagingPlan.of(0, addresses, bytes, allocations);
             uploadStaging = PinnedBuffer.allocate(Math.max(plan.end(), Math.min(Math.max(2 * old, 1 << 20), Integer.MAX_VALUE)),
                     "upload staging");
         }
@@ -718,11 +720,13 @@ public final class TrtLoopDevice implements LoopDevice {
         CudaStream s = stream();
         long[] addresses = new long[sources.length];
         long[] bytes = new long[sources.length];
+        Object[] allocations = new Object[sources.length];
         for (int i = 0; i < sources.length; i++) {
             addresses[i] = address(sources[i]).address();
             bytes[i] = sources[i].byteSize();
+            allocations[i] = sources[i].allocation();
         }
-        StagingPlan plan = StagingPlan.of(0, addresses, bytes);
+        StagingPlan plan = StagingPlan.of(0, addresses, bytes, allocations);
         if (downloadStaging == null || downloadStaging.byteSize() < plan.end()) {
             // The last download waited for its copies, so the old buffer is free.
             if (downloadStaging != null) {

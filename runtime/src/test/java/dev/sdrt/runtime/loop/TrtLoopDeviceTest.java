@@ -117,7 +117,9 @@ class TrtLoopDeviceTest {
         // Three separate allocations, then two rows of one table side by side, then an empty tensor.
         long[] addresses = {0x10000, 0x90000, 0x20000, 0x50000, 0x50000 + 36, 0x70000};
         long[] bytes = {100, 12, 4096, 36, 36, 0};
-        StagingPlan plan = StagingPlan.of(0, addresses, bytes);
+        Object table = new Object();
+        Object[] allocations = {new Object(), new Object(), new Object(), table, table, new Object()};
+        StagingPlan plan = StagingPlan.of(0, addresses, bytes, allocations);
         assertThat(plan.offset(0)).isZero();
         assertThat(plan.offset(1)).isEqualTo(128);
         assertThat(plan.offset(2)).isEqualTo(192);
@@ -136,13 +138,26 @@ class TrtLoopDeviceTest {
 
     @Test
     void stagingAppendsAfterWhatEarlierUploadsStaged() {
-        StagingPlan first = StagingPlan.of(0, new long[] {0x1000}, new long[] {10});
-        StagingPlan second = StagingPlan.of(first.end(), new long[] {0x2000, 0x3000}, new long[] {8, 8});
+        StagingPlan first = StagingPlan.of(0, new long[] {0x1000}, new long[] {10}, new Object[] {new Object()});
+        StagingPlan second = StagingPlan.of(first.end(), new long[] {0x2000, 0x3000}, new long[] {8, 8},
+                new Object[] {new Object(), new Object()});
         assertThat(second.offset(0)).isEqualTo(64);
         assertThat(second.offset(1)).isEqualTo(128);
         assertThat(second.end()).isEqualTo(136);
-        assertThat(StagingPlan.of(0, new long[0], new long[0]).copies()).isEmpty();
-        assertThatThrownBy(() -> StagingPlan.of(0, new long[] {1}, new long[] {1, 2})).isInstanceOf(IllegalArgumentException.class);
+        assertThat(StagingPlan.of(0, new long[0], new long[0], new Object[0]).copies()).isEmpty();
+        assertThatThrownBy(() -> StagingPlan.of(0, new long[] {1}, new long[] {1, 2}, new Object[2]))
+                .isInstanceOf(IllegalArgumentException.class);
+    }
+
+    @Test
+    void allocationsThatHappenToTouchAreCopiedApart() {
+        // cudaMalloc may hand out back-to-back ranges; one copy must not span two allocations
+        long[] addresses = {0x40000, 0x40000 + 256, 0x40000 + 512};
+        long[] bytes = {256, 256, 256};
+        Object shared = new Object();
+        StagingPlan plan = StagingPlan.of(0, addresses, bytes, new Object[] {new Object(), shared, shared});
+        assertThat(plan.copies()).extracting(StagingPlan.Copy::first).containsExactly(0, 1);
+        assertThat(plan.copies().get(1).count()).as("views of one allocation still move together").isEqualTo(2);
     }
 
     @Test
