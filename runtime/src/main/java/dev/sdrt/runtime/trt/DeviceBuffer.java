@@ -1,12 +1,7 @@
 package dev.sdrt.runtime.trt;
 
-import static org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToHost;
-import static org.bytedeco.cuda.global.cudart.cudaMemcpyHostToDevice;
 import static org.bytedeco.cuda.global.cudart.cudaMemsetAsync;
 
-import dev.sdrt.runtime.tensor.DType;
-import dev.sdrt.runtime.tensor.Tensor;
-import java.nio.ByteBuffer;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.Pointer;
 
@@ -14,9 +9,9 @@ import org.bytedeco.javacpp.Pointer;
  * Device memory from cudaMalloc, freed on {@link #close()}. Holds engine inputs and outputs, or the
  * activation memory that several TensorRT execution contexts share.
  *
- * <p>Copies come in two kinds. The {@code Async} ones go through a {@link PinnedBuffer} and only
- * queue work on a stream: they are what the runtime uses. {@link #copyFrom(Tensor)} and {@link
- * #copyToTensor} are blocking conveniences for setup and tests; each is one counted synchronization.
+ * <p>Copies go through a {@link PinnedBuffer} and only queue work on a stream: the runtime's streams
+ * do not wait for the legacy default stream, so a blocking cudaMemcpy beside them could read or
+ * write before queued work is done.
  */
 public final class DeviceBuffer implements AutoCloseable {
 
@@ -77,21 +72,6 @@ public final class DeviceBuffer implements AutoCloseable {
     public void copyToAsync(PinnedBuffer target, long bytes, CudaStream stream) {
         checkSize(bytes, target.byteSize());
         Cuda.copyToHostAsync(target, pointer(), bytes, stream, label);
-    }
-
-    /** Blocking copy of a tensor's bytes into the start of this buffer (one counted sync). */
-    public void copyFrom(Tensor tensor) {
-        checkSize(tensor.byteSize(), Long.MAX_VALUE);
-        ByteBuffer bytes = tensor.buffer();
-        SyncCounter.memcpy(pointer(), new BytePointer(bytes), tensor.byteSize(), cudaMemcpyHostToDevice);
-    }
-
-    /** Blocking read of the buffer's start as a tensor of {@code dtype} and {@code shape} (one counted sync). */
-    public Tensor copyToTensor(DType dtype, long... shape) {
-        Tensor tensor = Tensor.allocate(dtype, shape);
-        checkSize(tensor.byteSize(), Long.MAX_VALUE);
-        SyncCounter.memcpy(new BytePointer(tensor.buffer()), pointer(), tensor.byteSize(), cudaMemcpyDeviceToHost);
-        return tensor;
     }
 
     private void checkSize(long bytes, long otherSize) {

@@ -2,17 +2,15 @@ package dev.sdrt.runtime.trt;
 
 import static org.bytedeco.cuda.global.cudart.cudaDeviceSynchronize;
 import static org.bytedeco.cuda.global.cudart.cudaEventSynchronize;
-import static org.bytedeco.cuda.global.cudart.cudaMemcpy;
 import static org.bytedeco.cuda.global.cudart.cudaStreamSynchronize;
 
 import java.util.concurrent.atomic.AtomicLong;
 import org.bytedeco.cuda.cudart.CUevent_st;
 import org.bytedeco.cuda.cudart.CUstream_st;
-import org.bytedeco.javacpp.Pointer;
 
 /**
  * The only place sdrt makes a call that blocks the host until the GPU has caught up:
- * cudaStreamSynchronize, cudaEventSynchronize, cudaDeviceSynchronize and the blocking cudaMemcpy.
+ * cudaStreamSynchronize, cudaEventSynchronize and cudaDeviceSynchronize (sdrt makes no blocking cudaMemcpy).
  * Each one is counted, because the design allows exactly one synchronization per generated image
  * (the final read-back) and the runtime's tests assert that number.
  *
@@ -62,14 +60,5 @@ public final class SyncCounter {
     public static void deviceSynchronize() {
         increment();
         Cuda.check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
-    }
-
-    /**
-     * The blocking cudaMemcpy ({@code kind} is a cudaMemcpyKind such as cudaMemcpyDeviceToHost). It
-     * waits for all preceding work on the legacy default stream, so it counts as a synchronization.
-     */
-    public static void memcpy(Pointer destination, Pointer source, long bytes, int kind) {
-        increment();
-        Cuda.check(cudaMemcpy(destination, source, bytes, kind), "cudaMemcpy(" + bytes + " bytes)");
     }
 }
