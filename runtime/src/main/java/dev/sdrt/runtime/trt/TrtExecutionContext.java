@@ -101,6 +101,11 @@ public final class TrtExecutionContext implements AutoCloseable {
     /** Binds a tensor to caller-owned device memory of {@code byteSize} bytes (checked against the current shape). */
     public void bind(String name, Pointer devicePointer, long byteSize) {
         engine.tensor(name);
+        Binding current = bindings.get(name);
+        if (current != null && current.address().address() == devicePointer.address() && current.bytes() == byteSize
+                && !ownedBuffers.containsKey(name)) {
+            return; // bound so already: a loop that launches a context with the same tensors skips the JNI calls and checks
+        }
         if (!handle().setTensorAddress(name, devicePointer)) {
             throw new TrtException("TensorRT refused the address for '" + name + "' of " + engine.source(),
                     TrtLogger.shared().recentErrors());
