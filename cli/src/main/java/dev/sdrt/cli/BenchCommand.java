@@ -144,9 +144,7 @@ final class BenchCommand implements Callable<Integer> {
             default -> throw new IllegalArgumentException("unknown backend '" + backend + "'; backends are cpu, tensorrt and cpu-loop");
         };
         if (backendId.equals("tensorrt")) {
-            if (optLevel < 0 || optLevel > 5) {
-                throw new IllegalArgumentException("--opt-level must be between 0 and 5, got " + optLevel);
-            }
+            BuildCommand.checkOptLevel(optLevel);
             if (!(guidance > 1)) {
                 throw new IllegalArgumentException("--backend tensorrt builds static engines for guided requests (the denoiser"
                         + " runs 2 × batch); use --guidance above 1");

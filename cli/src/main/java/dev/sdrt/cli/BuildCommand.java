@@ -93,6 +93,13 @@ final class BuildCommand implements Callable<Integer> {
         }
     }
 
+    /** Refuses a TensorRT builder optimization level outside 0..5 up front, before minutes of export or calibration. */
+    static void checkOptLevel(int optLevel) {
+        if (optLevel < 0 || optLevel > 5) {
+            throw new IllegalArgumentException("--opt-level must be between 0 and 5, got " + optLevel);
+        }
+    }
+
     static void requireTensorRt(String hint) {
         if (!TensorRt.isAvailable()) {
             throw new IllegalStateException("cannot build TensorRT engines on this machine: " + TensorRt.unavailableReason()

@@ -5,7 +5,6 @@ import dev.sdrt.enginebuilder.EngineBuildRequest;
 import dev.sdrt.enginebuilder.EngineCache;
 import dev.sdrt.enginebuilder.PrintingBuildProgress;
 import dev.sdrt.runtime.loop.TrtLoopDevice;
-import dev.sdrt.runtime.pipeline.PipelineFamily;
 import dev.sdrt.runtime.pipeline.PipelineSpec;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -210,7 +209,7 @@ final class BuildPipelineCommand implements Callable<Integer> {
         DimRange guided = new DimRange(2 * images.min(), 2 * images.opt(), 2 * images.max());
         // Unguided requests (guidance 1) run the denoiser at B, guided ones at 2·B: a dynamic denoiser takes both.
         DimRange denoiserBatch = new DimRange(images.min(), 2 * images.opt(), 2 * images.max());
-        long tokens = pipeline.maxTextLength + (pipeline.family() == PipelineFamily.SD3 ? pipeline.t5SequenceLength : 0);
+        long tokens = pipeline.denoiserTextLength();
         List<Target> targets = new ArrayList<>();
         for (Map.Entry<String, String> e : files.entrySet()) {
             String component = e.getKey();

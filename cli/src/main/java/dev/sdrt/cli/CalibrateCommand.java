@@ -14,7 +14,6 @@ import dev.sdrt.runtime.loop.LoopDevice;
 import dev.sdrt.runtime.loop.TrtLoopDevice;
 import dev.sdrt.runtime.pipeline.Denoiser;
 import dev.sdrt.runtime.pipeline.LoopDeviceDenoiser;
-import dev.sdrt.runtime.pipeline.PipelineFamily;
 import dev.sdrt.runtime.pipeline.PipelineSpec;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -103,9 +102,7 @@ final class CalibrateCommand implements Callable<Integer> {
         if (!List.of("cpu", "cpu-loop", "tensorrt").contains(backendName)) {
             throw new IllegalArgumentException("unknown backend '" + backend + "'; backends are cpu, cpu-loop and tensorrt");
         }
-        if (optLevel < 0 || optLevel > 5) {
-            throw new IllegalArgumentException("--opt-level must be between 0 and 5, not " + optLevel);
-        }
+        BuildCommand.checkOptLevel(optLevel);
         if (backendName.equals("tensorrt")) {
             BuildCommand.requireTensorRtBackend("--backend cpu calibrates without one");
         }
@@ -201,7 +198,7 @@ final class CalibrateCommand implements Callable<Integer> {
             throw new IllegalArgumentException("image size " + shapes.width() + "x" + shapes.height()
                     + " must be a multiple of the VAE scale factor " + factor + " in both directions");
         }
-        long tokens = pipeline.maxTextLength + (pipeline.family() == PipelineFamily.SD3 ? pipeline.t5SequenceLength : 0);
+        long tokens = pipeline.denoiserTextLength();
         return EngineBuildRequest.builder(tappedOnnx)
                 .batch(DimRange.fixed(shapes.batch()))
                 .height(DimRange.fixed(shapes.height() / factor))

@@ -106,6 +106,11 @@ public final class PipelineSpec {
         return family() == PipelineFamily.SD3 ? transformer : unet;
     }
 
+    /** The denoiser's text sequence length: the CLIP tokens, followed by T5's for SD3. */
+    public int denoiserTextLength() {
+        return maxTextLength + (family() == PipelineFamily.SD3 ? t5SequenceLength : 0);
+    }
+
     /** Writes the spec into {@code folder} (temp file, then move). */
     public void write(Path folder) throws IOException {
         String json = GSON.toJson(this);
