@@ -145,10 +145,7 @@ final class BenchCommand implements Callable<Integer> {
         };
         if (backendId.equals("tensorrt")) {
             BuildCommand.checkOptLevel(optLevel);
-            if (!(guidance > 1)) {
-                throw new IllegalArgumentException("--backend tensorrt builds static engines for guided requests (the denoiser"
-                        + " runs 2 × batch); use --guidance above 1");
-            }
+            TensorRtBenchBackend.requireGuided(guidance); // before an export that can take minutes
             BuildCommand.requireTensorRtBackend("--backend cpu runs without one"); // before an export that can take minutes
         }
         if (steps < 1 || steps > 1000) {

@@ -55,6 +55,14 @@ final class TensorRtBenchBackend implements BenchBackend {
         this.progress = progress;
     }
 
+    /** Refuses unguided requests: the engines are static at the guided batch (the denoiser runs 2 × batch). */
+    static void requireGuided(double guidance) {
+        if (!(guidance > 1)) {
+            throw new IllegalArgumentException("--backend tensorrt builds static engines for guided requests (the denoiser"
+                    + " runs 2 × batch); use --guidance above 1");
+        }
+    }
+
     @Override
     public String id() {
         return "tensorrt";
@@ -130,10 +138,7 @@ final class TensorRtBenchBackend implements BenchBackend {
 
         @Override
         public Pipeline forCell(Size size, int images, double guidance) throws IOException {
-            if (!(guidance > 1)) {
-                throw new IllegalArgumentException("the TensorRT bench builds static engines for guided requests (the denoiser"
-                        + " runs 2 × batch); use --guidance above 1");
-            }
+            requireGuided(guidance);
             String key = size + "/" + images;
             if (key.equals(cell)) {
                 return pipeline;
