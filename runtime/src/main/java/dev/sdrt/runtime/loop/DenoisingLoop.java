@@ -273,13 +273,13 @@ public final class DenoisingLoop implements AutoCloseable {
         w.modelOutput = device.allocate("model_output", DType.FLOAT32, inputShape);
         w.image = device.allocate("image", DType.FLOAT32, r.imageShape());
         Map<String, Long> dims = new HashMap<>();
-        bindDims(models.denoiser().inputs().get(models.sampleInput()), inputShape, dims);
+        models.denoiser().inputs().get(models.sampleInput()).bindDimensions(inputShape, dims);
         for (Map.Entry<String, Tensor> e : r.textFeeds().entrySet()) {
             TensorSpec spec = models.denoiser().inputs().get(e.getKey());
             if (spec == null) {
                 throw new IllegalArgumentException(models.denoiser().name() + " has no input '" + e.getKey() + "'");
             }
-            bindDims(spec, e.getValue().shape(), dims);
+            spec.bindDimensions(e.getValue().shape(), dims);
             w.text.put(e.getKey(), device.allocate(e.getKey(), e.getValue().dtype(), e.getValue().shape()));
         }
         if (r.stepNoise() != null) {
@@ -330,26 +330,13 @@ public final class DenoisingLoop implements AutoCloseable {
         }
     }
 
-    /** Records the sizes bound to the symbolic dimensions of {@code spec}. */
-    private static void bindDims(TensorSpec spec, long[] shape, Map<String, Long> dims) {
-        for (int d = 0; d < spec.rank() && d < shape.length; d++) {
-            if (spec.isDynamic(d) && !spec.dimensionName(d).isEmpty()) {
-                dims.put(spec.dimensionName(d), shape[d]);
-            }
-        }
-    }
-
     /** The concrete shape of an output whose dynamic dimensions are named after input dimensions. */
     private static long[] resolve(TensorSpec spec, Map<String, Long> dims) {
-        long[] shape = spec.shape();
+        long[] shape = spec.shapeWith(dims);
         for (int d = 0; d < shape.length; d++) {
-            if (spec.isDynamic(d)) {
-                Long size = dims.get(spec.dimensionName(d));
-                if (size == null) {
-                    throw new IllegalArgumentException("cannot size " + spec.name() + " dimension " + d + " ('"
-                            + spec.dimensionName(d) + "'): no input dimension has that name");
-                }
-                shape[d] = size;
+            if (shape[d] == TensorSpec.DYNAMIC) {
+                throw new IllegalArgumentException("cannot size " + spec.name() + " dimension " + d + " ('"
+                        + spec.dimensionName(d) + "'): no input dimension has that name");
             }
         }
         return shape;

@@ -129,14 +129,7 @@ public final class LoopDeviceDenoiser implements Denoiser {
     private Map<String, long[]> outputShapes(Map<String, long[]> inputShapes) {
         Optional<Map<String, long[]>> inferred = model.outputShapes(inputShapes);
         Map<String, Long> dims = new HashMap<>();
-        inputShapes.forEach((name, shape) -> {
-            TensorSpec spec = model.inputs().get(name);
-            for (int d = 0; d < spec.rank(); d++) {
-                if (spec.isDynamic(d) && !spec.dimensionName(d).isEmpty()) {
-                    dims.put(spec.dimensionName(d), shape[d]);
-                }
-            }
-        });
+        inputShapes.forEach((name, shape) -> model.inputs().get(name).bindDimensions(shape, dims));
         Map<String, long[]> shapes = new LinkedHashMap<>();
         for (TensorSpec spec : model.outputs().values()) {
             long[] shape = inferred.map(m -> m.get(spec.name())).orElse(null);
@@ -146,19 +139,15 @@ public final class LoopDeviceDenoiser implements Denoiser {
     }
 
     private long[] resolve(TensorSpec output, Map<String, Long> dims) {
-        long[] shape = output.shape();
+        long[] shape = output.shapeWith(dims);
         for (int d = 0; d < shape.length; d++) {
-            if (output.isDynamic(d)) {
-                Long size = dims.get(output.dimensionName(d));
-                if (size == null) {
-                    String dimension = output.dimensionName(d).isEmpty() ? "dimension " + d + " (unnamed)"
-                            : "dimension " + d + " ('" + output.dimensionName(d) + "', which no input dimension is named)";
-                    throw new IllegalStateException(model.name() + ": cannot size output '" + output.name() + "' "
-                            + output.describe() + " before running it: " + dimension + " is dynamic and " + device
-                            + " cannot infer output shapes; give the graph's outputs fixed dimensions or dimensions"
-                            + " named after its inputs' (as sdrt's exports do)");
-                }
-                shape[d] = size;
+            if (shape[d] == TensorSpec.DYNAMIC) {
+                String dimension = output.dimensionName(d).isEmpty() ? "dimension " + d + " (unnamed)"
+                        : "dimension " + d + " ('" + output.dimensionName(d) + "', which no input dimension is named)";
+                throw new IllegalStateException(model.name() + ": cannot size output '" + output.name() + "' "
+                        + output.describe() + " before running it: " + dimension + " is dynamic and " + device
+                        + " cannot infer output shapes; give the graph's outputs fixed dimensions or dimensions"
+                        + " named after its inputs' (as sdrt's exports do)");
             }
         }
         return shape;

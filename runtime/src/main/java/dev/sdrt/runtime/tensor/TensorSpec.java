@@ -3,6 +3,7 @@ package dev.sdrt.runtime.tensor;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 
 /**
@@ -65,6 +66,33 @@ public final class TensorSpec {
     /** The model's name for a dimension; "" when the dimension is fixed or unnamed. */
     public String dimensionName(int axis) {
         return dimensionNames.isEmpty() ? "" : dimensionNames.get(axis);
+    }
+
+    /**
+     * Notes in {@code sizes} the size each named dynamic dimension has in {@code shape} (the shape of
+     * what is fed to this input), so outputs whose dimensions carry the same names can be sized
+     * ({@link #shapeWith}) before the model runs.
+     */
+    public void bindDimensions(long[] shape, Map<String, Long> sizes) {
+        for (int d = 0; d < rank() && d < shape.length; d++) {
+            if (isDynamic(d) && !dimensionName(d).isEmpty()) {
+                sizes.put(dimensionName(d), shape[d]);
+            }
+        }
+    }
+
+    /**
+     * This shape with every dynamic dimension sized from {@code sizes} by its name; a dimension that
+     * is unnamed or whose name has no size stays {@link #DYNAMIC}.
+     */
+    public long[] shapeWith(Map<String, Long> sizes) {
+        long[] sized = shape();
+        for (int d = 0; d < sized.length; d++) {
+            if (isDynamic(d)) {
+                sized[d] = sizes.getOrDefault(dimensionName(d), DYNAMIC);
+            }
+        }
+        return sized;
     }
 
     /**

@@ -3,7 +3,9 @@ package dev.sdrt.runtime.tensor;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 class TensorSpecTest {
@@ -45,5 +47,17 @@ class TensorSpecTest {
                 .hasMessageContaining("use -1 for a dynamic dimension");
         assertThatThrownBy(() -> new TensorSpec("x", DType.FLOAT32, new long[] {1, 2}, List.of("a")))
                 .hasMessageContaining("1 dimension names for shape [1, 2]");
+    }
+
+    @Test
+    void outputsAreSizedByTheNamesTheirInputsBound() {
+        TensorSpec sample = new TensorSpec("sample", DType.FLOAT32, new long[] {-1, 4, -1, -1}, List.of("batch", "", "height", ""));
+        Map<String, Long> sizes = new HashMap<>();
+        sample.bindDimensions(new long[] {2, 4, 64, 48}, sizes);
+        assertThat(sizes).containsOnly(Map.entry("batch", 2L), Map.entry("height", 64L));
+
+        TensorSpec out = new TensorSpec("out", DType.FLOAT32, new long[] {-1, 8, -1, -1}, List.of("batch", "", "height", "width"));
+        assertThat(out.shapeWith(sizes)).as("width was never bound").containsExactly(2, 8, 64, TensorSpec.DYNAMIC);
+        assertThat(out.shape()).as("the spec itself is unchanged").containsExactly(-1, 8, -1, -1);
     }
 }
