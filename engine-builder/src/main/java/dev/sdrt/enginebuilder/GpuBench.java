@@ -1,19 +1,21 @@
 package dev.sdrt.enginebuilder;
 
+import dev.sdrt.runtime.io.AtomicFiles;
 import dev.sdrt.runtime.tensor.Tensor;
 import dev.sdrt.runtime.trt.Cuda;
 import dev.sdrt.runtime.trt.CudaEvent;
 import dev.sdrt.runtime.trt.CudaGraph;
 import dev.sdrt.runtime.trt.CudaStream;
+import dev.sdrt.runtime.trt.KernelProfile;
 import dev.sdrt.runtime.trt.TensorRt;
 import dev.sdrt.runtime.trt.TrtEngine;
 import dev.sdrt.runtime.trt.TrtExecutionContext;
-import dev.sdrt.runtime.trt.TrtTensorInfo;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Random;
@@ -27,10 +29,12 @@ import java.util.Random;
  *      [--workspace-mib N] [--timing-cache F] [--refit] [--no-tf32] [--pass-spec S]
  * java -cp 'app/lib/*' dev.sdrt.enginebuilder.GpuBench latency --engine Y [--runs 100] [--warmup 20]
  * java -cp 'app/lib/*' dev.sdrt.enginebuilder.GpuBench all --onnx X --out Y [build options] [--runs N] [--warmup N]
+ * java -cp 'app/lib/*' dev.sdrt.enginebuilder.GpuBench profile --engine Y [--runs 20] [--top 25] [--report FILE.md]
  * </pre>
  * Latency is timed with CUDA events around each call and reported as the median (and p10/p90) of
  * {@code --runs} calls (at least 100), for (a) eager enqueueV3 and (b) replay of a CUDA graph
- * captured from one enqueue, on seeded random inputs at the profile's opt shapes.
+ * captured from one enqueue, on seeded random inputs at the profile's opt shapes. {@code profile} times
+ * every kernel of one call ({@link EngineKernelProfile}).
  */
 public final class GpuBench {
 
@@ -39,8 +43,8 @@ public final class GpuBench {
     private GpuBench() {}
 
     public static void main(String[] args) throws IOException {
-        if (args.length == 0 || !(args[0].equals("build") || args[0].equals("latency") || args[0].equals("all"))) {
-            usage("a command: build, latency or all");
+        if (args.length == 0 || !List.of("build", "latency", "all", "profile").contains(args[0])) {
+            usage("a command: build, latency, all or profile");
         }
         Map<String, String> options = parseOptions(Arrays.copyOfRange(args, 1, args.length));
         if (!TensorRt.isAvailable()) {
@@ -50,6 +54,11 @@ public final class GpuBench {
         GpuBench bench = new GpuBench();
         bench.rows.put("GPU", Cuda.deviceName() + " (sm " + Cuda.computeCapability() + ")");
         bench.rows.put("TensorRT", TensorRt.version());
+        if (args[0].equals("profile")) {
+            bench.profile(Path.of(require(options, "engine")), Integer.parseInt(options.getOrDefault("runs", "20")),
+                    Integer.parseInt(options.getOrDefault("top", "25")), options.get("report"));
+            return;
+        }
         Path engine;
         if (args[0].equals("latency")) {
             engine = Path.of(require(options, "engine"));
@@ -104,12 +113,7 @@ public final class GpuBench {
             rows.put("device memory (activations)", EngineInfo.formatBytes(engine.deviceMemorySize()));
             rows.put("device memory (engine + context, measured)", EngineInfo.formatBytes(used));
 
-            Random random = new Random(42);
-            Map<String, Tensor> inputs = new LinkedHashMap<>();
-            for (TrtTensorInfo input : engine.inputs()) {
-                long[] shape = input.isDynamic() ? engine.profileShapes(input.name(), 0)[1] : input.shape();
-                inputs.put(input.name(), RandomInputs.forInput(input.name(), input.dtype(), shape, random));
-            }
+            Map<String, Tensor> inputs = EngineKernelProfile.randomInputsAtOptShapes(engine, new Random(42));
             context.run(inputs, stream); // sets shapes, allocates and uploads once
             rows.put("inputs", describe(inputs));
 
@@ -120,6 +124,21 @@ public final class GpuBench {
                 float[] replay = time(runs, warmup, stream, start, end, () -> graph.launch(stream));
                 rows.put("CUDA graph replay, median of " + runs, summary(replay));
             }
+        }
+    }
+
+    /**
+     * Prints the engine's kernel profile (and writes it to {@code report} when given): the table that
+     * shows where an engine's time goes, e.g. how much of an int8 engine still runs in fp16.
+     */
+    private void profile(Path enginePath, int runs, int top, String report) throws IOException {
+        KernelProfile profile = EngineKernelProfile.of(enginePath, runs);
+        printTable();
+        String markdown = "Kernel profile of " + enginePath + "\n\n" + profile.toMarkdown(top);
+        System.out.println();
+        System.out.print(markdown);
+        if (report != null && !report.isEmpty()) {
+            AtomicFiles.write(Path.of(report), temp -> Files.writeString(temp, markdown));
         }
     }
 
@@ -189,7 +208,8 @@ public final class GpuBench {
                 + "                 [--static] [--opt-level 3] [--workspace-mib N] [--timing-cache F] [--refit]\n"
                 + "                 [--no-tf32] [--pass-spec S]\n"
                 + "  GpuBench latency --engine Y [--runs 100] [--warmup 20]\n"
-                + "  GpuBench all --onnx X --out Y [build options] [--runs 100] [--warmup 20]");
+                + "  GpuBench all --onnx X --out Y [build options] [--runs 100] [--warmup 20]\n"
+                + "  GpuBench profile --engine Y [--runs 20] [--top 25] [--report FILE.md]");
         System.exit(2);
     }
 }

@@ -7,6 +7,7 @@ import dev.sdrt.runtime.trt.Cuda;
 import dev.sdrt.runtime.trt.CudaGraph;
 import dev.sdrt.runtime.trt.CudaStream;
 import dev.sdrt.runtime.trt.DeviceBuffer;
+import dev.sdrt.runtime.trt.KernelProfile;
 import dev.sdrt.runtime.trt.SyncCounter;
 import dev.sdrt.runtime.trt.TensorRt;
 import dev.sdrt.runtime.trt.TrtEngine;
@@ -68,7 +69,8 @@ public final class GpuChecks {
                 new Check("CUDA graph replay equals eager enqueue", this::graphReplayEqualsEager),
                 new Check("contexts share one activation buffer", this::contextsShareActivationMemory),
                 new Check("engine from another GPU is refused", this::refusesEngineFromAnotherGpu),
-                new Check("engine-info reports device memory", this::engineInfoReportsDeviceMemory));
+                new Check("engine-info reports device memory", this::engineInfoReportsDeviceMemory),
+                new Check("kernel profile names and times the engine's kernels", this::kernelProfileCoversTheEngine));
     }
 
     public void gpuAndTensorRtLoad() {
@@ -186,6 +188,25 @@ public final class GpuChecks {
         String info = EngineInfo.describe(ensureEngine().engine(), cache().environment());
         require(info.contains("device memory"), "engine-info shows no device memory:\n" + info);
         require(info.contains("sample"), "engine-info shows no inputs:\n" + info);
+    }
+
+    public void kernelProfileCoversTheEngine() throws IOException {
+        KernelProfile profile = EngineKernelProfile.of(ensureEngine().engine(), 5);
+        System.out.print(profile.toMarkdown(10));
+        require(!profile.nodes().isEmpty(), "the profile found no graph nodes");
+        long named = profile.nodes().stream().filter(node -> !node.name().startsWith("kernel (name unavailable")
+                && !node.name().startsWith("graph node of type")).count();
+        require(named * 2 >= profile.nodes().size(), "only " + named + " of " + profile.nodes().size() + " nodes have kernel names");
+        require(profile.plainReplayMillis() > 0, "plain replay took no time");
+        // Events serialize and add a little per node, so the nodes sum to about the instrumented replay;
+        // less than half the plain replay would mean time went untimed.
+        require(profile.totalMillis() >= 0.5 * profile.plainReplayMillis(), String.format(
+                "the nodes sum to %.3f ms, the plain replay takes %.3f ms", profile.totalMillis(), profile.plainReplayMillis()));
+        // On one stream the nodes sum to the instrumented replay; TensorRT's auxiliary streams can run
+        // branches side by side, which count twice, so allow up to double.
+        require(profile.totalMillis() <= 2 * profile.instrumentedMillis() + 0.01, String.format(
+                "the nodes sum to %.3f ms, over twice the instrumented replay's %.3f ms",
+                profile.totalMillis(), profile.instrumentedMillis()));
     }
 
     // ---------------------------------------------------------------- shared state

@@ -92,4 +92,10 @@ class TrtGpuTest {
     void engineInfoReportsDeviceMemory() throws Exception {
         checks.engineInfoReportsDeviceMemory();
     }
+
+    @Test
+    @Order(10)
+    void kernelProfileNamesAndTimesTheEngineKernels() throws Exception {
+        checks.kernelProfileCoversTheEngine();
+    }
 }

@@ -41,6 +41,20 @@ public final class CudaGraph implements AutoCloseable {
      * itself must not synchronize or allocate.
      */
     public static CudaGraph capture(CudaStream stream, Recording recording) {
+        CUgraph_st graph = captureTemplate(stream, recording);
+        try {
+            return instantiate(graph);
+        } finally {
+            // The executable graph keeps what it needs; the template is no longer used.
+            cudaGraphDestroy(graph);
+        }
+    }
+
+    /**
+     * Records what {@code recording} queues on {@code stream} into a graph template, which the caller
+     * owns (and destroys with cudaGraphDestroy).
+     */
+    static CUgraph_st captureTemplate(CudaStream stream, Recording recording) {
         Cuda.check(cudaStreamBeginCapture(stream.handle(), cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
         CUgraph_st graph = new CUgraph_st();
         RuntimeException recordingFailure = null;
@@ -58,14 +72,14 @@ public final class CudaGraph implements AutoCloseable {
             throw recordingFailure;
         }
         Cuda.check(endStatus, "cudaStreamEndCapture");
-        try {
-            CUgraphExec_st executable = new CUgraphExec_st();
-            Cuda.check(cudaGraphInstantiate(executable, graph, 0L), "cudaGraphInstantiate");
-            return new CudaGraph(executable);
-        } finally {
-            // The executable graph keeps what it needs; the template is no longer used.
-            cudaGraphDestroy(graph);
-        }
+        return graph;
+    }
+
+    /** Instantiates a template; the template stays the caller's and may be changed or destroyed after. */
+    static CudaGraph instantiate(CUgraph_st graph) {
+        CUgraphExec_st executable = new CUgraphExec_st();
+        Cuda.check(cudaGraphInstantiate(executable, graph, 0L), "cudaGraphInstantiate");
+        return new CudaGraph(executable);
     }
 
     /** Queues one replay of the graph on {@code stream}; asynchronous. */
