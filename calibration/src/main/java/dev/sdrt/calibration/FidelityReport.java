@@ -9,11 +9,13 @@ import java.util.Locale;
  * <p>Plain arrays in, numbers out, so any caller (calibration tests, {@code sdrt bench}) can use it.
  * PSNR is {@code 10·log10(peak² / MSE)} with the peak stated per method; identical inputs give
  * {@code +Infinity}. Cosine similarity is computed in double; two all-zero vectors count as
- * identical (1), one all-zero vector against a non-zero one as unrelated (0).
+ * identical (1), one all-zero vector against a non-zero one as unrelated (0). Image cosine is taken
+ * on pixels mapped to [-1, 1], so that two unrelated pictures of similar brightness do not look
+ * alike merely because every 8-bit value is positive.
  *
  * @param latentCosine cosine similarity of the final latents (before the VAE)
  * @param latentPsnr PSNR of the final latents in dB, peak = the baseline's value range (max − min)
- * @param imageCosine cosine similarity of the decoded images' 8-bit RGB values, NaN when no image was compared
+ * @param imageCosine cosine similarity of the decoded images' pixels in [-1, 1], NaN when no image was compared
  * @param imagePsnr PSNR of the decoded 8-bit images in dB (peak 255), NaN when no image was compared
  */
 public record FidelityReport(double latentCosine, double latentPsnr, double imageCosine, double imagePsnr) {
@@ -23,10 +25,17 @@ public record FidelityReport(double latentCosine, double latentPsnr, double imag
         return new FidelityReport(cosine(baseline, variant), psnr(baseline, variant), Double.NaN, Double.NaN);
     }
 
-    /** Compares latents and 8-bit RGB images (interleaved or planar, the same layout for both). */
+    /** Compares latents and one 8-bit RGB image (interleaved or planar, the same layout for both). */
     public static FidelityReport of(float[] baselineLatents, float[] variantLatents, byte[] baselineRgb, byte[] variantRgb) {
+        return of(baselineLatents, variantLatents, new byte[][] {baselineRgb}, new byte[][] {variantRgb});
+    }
+
+    /** Compares latents and a batch of 8-bit images, image k against image k, as one set of pixels. */
+    public static FidelityReport of(float[] baselineLatents, float[] variantLatents, byte[][] baselineImages,
+            byte[][] variantImages) {
+        checkLengths(baselineImages.length, variantImages.length);
         return new FidelityReport(cosine(baselineLatents, variantLatents), psnr(baselineLatents, variantLatents),
-                cosine(baselineRgb, variantRgb), psnr8(baselineRgb, variantRgb));
+                imageCosine(baselineImages, variantImages), psnr8(baselineImages, variantImages));
     }
 
     /** Cosine similarity of two equally long vectors. */
@@ -43,18 +52,21 @@ public record FidelityReport(double latentCosine, double latentPsnr, double imag
         return cosineOf(dot, na, nb);
     }
 
-    /** Cosine similarity of two 8-bit images, reading bytes as unsigned 0..255. */
-    public static double cosine(byte[] a, byte[] b) {
+    /** Cosine similarity of two sets of 8-bit images, pixels read as unsigned and mapped to [-1, 1]. */
+    public static double imageCosine(byte[][] a, byte[][] b) {
         checkLengths(a.length, b.length);
         double dot = 0;
         double na = 0;
         double nb = 0;
-        for (int i = 0; i < a.length; i++) {
-            int x = a[i] & 0xff;
-            int y = b[i] & 0xff;
-            dot += (double) x * y;
-            na += (double) x * x;
-            nb += (double) y * y;
+        for (int k = 0; k < a.length; k++) {
+            checkLengths(a[k].length, b[k].length);
+            for (int i = 0; i < a[k].length; i++) {
+                double x = (a[k][i] & 0xff) / 127.5 - 1;
+                double y = (b[k][i] & 0xff) / 127.5 - 1;
+                dot += x * y;
+                na += x * x;
+                nb += y * y;
+            }
         }
         return cosineOf(dot, na, nb);
     }
@@ -98,16 +110,26 @@ public record FidelityReport(double latentCosine, double latentPsnr, double imag
 
     /** PSNR of two 8-bit images (peak 255), bytes read as unsigned. */
     public static double psnr8(byte[] reference, byte[] variant) {
-        checkLengths(reference.length, variant.length);
-        double sum = 0;
-        for (int i = 0; i < reference.length; i++) {
-            double d = (reference[i] & 0xff) - (variant[i] & 0xff);
-            sum += d * d;
-        }
-        return psnrOf(sum, reference.length, 255);
+        return psnr8(new byte[][] {reference}, new byte[][] {variant});
     }
 
-    private static double psnrOf(double squaredErrorSum, int count, double peak) {
+    /** PSNR of two sets of 8-bit images (peak 255), image k against image k, as one set of pixels. */
+    public static double psnr8(byte[][] reference, byte[][] variant) {
+        checkLengths(reference.length, variant.length);
+        double sum = 0;
+        long count = 0;
+        for (int k = 0; k < reference.length; k++) {
+            checkLengths(reference[k].length, variant[k].length);
+            for (int i = 0; i < reference[k].length; i++) {
+                double d = (reference[k][i] & 0xff) - (variant[k][i] & 0xff);
+                sum += d * d;
+            }
+            count += reference[k].length;
+        }
+        return psnrOf(sum, count, 255);
+    }
+
+    private static double psnrOf(double squaredErrorSum, long count, double peak) {
         if (count == 0 || squaredErrorSum == 0) {
             return Double.POSITIVE_INFINITY;
         }

@@ -88,6 +88,37 @@ class MethodsAndReportsTest {
     }
 
     @Test
+    void fidelityOverABatchOfImages() {
+        float[] a = {1, -2, 3, 0.5f};
+        byte[][] images = {{0, 10, (byte) 200, (byte) 255}, {(byte) 128, 64, 32, 16}};
+        byte[][] copies = {images[0].clone(), images[1].clone()};
+        FidelityReport same = FidelityReport.of(a, a.clone(), images, copies);
+        assertThat(same.latentCosine()).isEqualTo(1.0);
+        assertThat(same.latentPsnr()).isInfinite();
+        assertThat(same.imageCosine()).isCloseTo(1, within(1e-12));
+        assertThat(same.imagePsnr()).isInfinite();
+
+        byte[][] oneOff = {{1, 10, (byte) 200, (byte) 255}, images[1].clone()};
+        FidelityReport off = FidelityReport.of(a, new float[] {1.1f, -2, 3, 0.5f}, images, oneOff);
+        // peak = range 5, MSE = 0.01 / 4: 10·log10(25 / 0.0025) = 40 dB
+        assertThat(off.latentPsnr()).isCloseTo(40, within(0.01));
+        // one pixel off by 1 among 8: MSE 1/8 on peak 255
+        assertThat(off.imagePsnr()).isCloseTo(10 * Math.log10(255.0 * 255 * 8), within(1e-9));
+        assertThatThrownBy(() -> FidelityReport.of(a, a, images, new byte[][] {images[0]})).hasMessageContaining("different lengths");
+    }
+
+    @Test
+    void imageCosineIsTakenOnCentredPixels() {
+        // A bright and a dark flat picture are opposite around mid-grey, not 'alike' because all bytes are positive.
+        byte[][] bright = {{(byte) 255, (byte) 255, (byte) 255}};
+        byte[][] dark = {{0, 0, 0}};
+        assertThat(FidelityReport.imageCosine(bright, dark)).isCloseTo(-1, within(1e-12));
+        byte[][] ramp = {{0, (byte) 128, (byte) 255}};
+        byte[][] reversed = {{(byte) 255, (byte) 128, 0}};
+        assertThat(FidelityReport.imageCosine(ramp, reversed)).isLessThan(-0.99);
+    }
+
+    @Test
     void promptLists() {
         List<String> defaults = Prompts.defaults();
         assertThat(defaults).hasSize(32).doesNotHaveDuplicates().allSatisfy(p -> assertThat(p).isNotBlank().doesNotStartWith("#"));

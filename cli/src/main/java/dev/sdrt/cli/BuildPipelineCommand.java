@@ -241,7 +241,6 @@ final class BuildPipelineCommand implements Callable<Integer> {
 
     /** X.plan beside X.onnx: where {@link TrtLoopDevice#planFor} looks. */
     static Path planFile(Path onnx) {
-        String name = onnx.getFileName().toString();
-        return onnx.resolveSibling((name.endsWith(".onnx") ? name.substring(0, name.length() - 5) : name) + ".plan");
+        return TrtLoopDevice.besideOnnx(onnx, ".plan");
     }
 }

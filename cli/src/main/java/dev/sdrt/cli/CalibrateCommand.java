@@ -213,9 +213,7 @@ final class CalibrateCommand implements Callable<Integer> {
 
     /** X.calibration.plan beside the pipeline's denoiser X.onnx (apart from build-pipeline's X.plan). */
     static Path enginePath(Path folder, PipelineSpec pipeline) {
-        String name = Path.of(pipeline.denoiser()).getFileName().toString();
-        String stem = name.endsWith(".onnx") ? name.substring(0, name.length() - 5) : name;
-        return folder.resolve(pipeline.denoiser()).resolveSibling(stem + ".calibration.plan");
+        return TrtLoopDevice.besideOnnx(folder.resolve(pipeline.denoiser()), ".calibration.plan");
     }
 
     /** Now, or SOURCE_DATE_EPOCH (seconds since 1970) when set, for reproducible files. */

@@ -1,5 +1,7 @@
 package dev.sdrt.cli.bench;
 
+import dev.sdrt.calibration.FidelityReport;
+
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
@@ -65,14 +67,14 @@ public final class BenchReport {
                         c.rssDeltaBytes() == null ? "Δ n/a" : String.format(Locale.ROOT, "Δ %+.0f", c.rssDeltaBytes() / 1048576.0)))
                         .append(" | ").append(c.deviceMemoryBytes() == null ? DEVICE_MEMORY_CPU
                                 : String.format(Locale.ROOT, "%.0f MiB", c.deviceMemoryBytes() / 1048576.0)).append(" | ");
-                Fidelity f = c.fidelity();
+                FidelityReport f = c.fidelity();
                 if (isBaseline) {
                     md.append("ref | ref | ref | ref | ");
                 } else if (f == null) {
                     md.append("n/a | n/a | n/a | n/a | ");
                 } else {
-                    md.append(String.format(Locale.ROOT, "%.6f | %s | %.6f | %s | ", f.latentCosine(), db(f.latentPsnrDb()),
-                            f.imageCosine(), db(f.imagePsnrDb())));
+                    md.append(String.format(Locale.ROOT, "%.6f | %s | %.6f | %s | ", f.latentCosine(), db(f.latentPsnr()),
+                            f.imageCosine(), db(f.imagePsnr())));
                 }
                 md.append("ok |\n");
             }
@@ -290,14 +292,14 @@ public final class BenchReport {
         if (c.fidelity() == null) {
             o.add("fidelity", JsonNull.INSTANCE);
         } else {
-            Fidelity f = c.fidelity();
+            FidelityReport f = c.fidelity();
             JsonObject fo = new JsonObject();
             fo.add("latent_cosine", number(f.latentCosine()));
-            fo.add("latent_psnr_db", number(f.latentPsnrDb()));
-            fo.addProperty("latents_identical", Double.isInfinite(f.latentPsnrDb()));
+            fo.add("latent_psnr_db", number(f.latentPsnr()));
+            fo.addProperty("latents_identical", Double.isInfinite(f.latentPsnr()));
             fo.add("image_cosine", number(f.imageCosine()));
-            fo.add("image_psnr_db", number(f.imagePsnrDb()));
-            fo.addProperty("images_identical", Double.isInfinite(f.imagePsnrDb()));
+            fo.add("image_psnr_db", number(f.imagePsnr()));
+            fo.addProperty("images_identical", Double.isInfinite(f.imagePsnr()));
             o.add("fidelity", fo);
         }
         return o;

@@ -1,5 +1,7 @@
 package dev.sdrt.cli.bench;
 
+import dev.sdrt.calibration.FidelityReport;
+
 import dev.sdrt.cli.bench.BenchSettings.Size;
 import java.nio.file.Path;
 import java.time.Instant;
@@ -58,7 +60,7 @@ public record BenchResult(BenchSettings settings, Map<String, String> environmen
      */
     public record Cell(Size size, int batch, CellStatus status, String reason, double[] runMs, double[] unetMsPerStep,
             double[] textEncoderMs, double[] vaeDecoderMs, Stats secondsPerImage, Stats unetStep, Double speedupPct,
-            Long peakRssBytes, Long rssDeltaBytes, Long deviceMemoryBytes, String memoryMethod, Fidelity fidelity,
+            Long peakRssBytes, Long rssDeltaBytes, Long deviceMemoryBytes, String memoryMethod, FidelityReport fidelity,
             VariantFolders.Prepared prepared) {
 
         public boolean ok() {

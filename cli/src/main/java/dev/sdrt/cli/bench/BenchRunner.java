@@ -1,5 +1,7 @@
 package dev.sdrt.cli.bench;
 
+import dev.sdrt.calibration.FidelityReport;
+
 import dev.sdrt.cli.bench.BenchResult.Cell;
 import dev.sdrt.cli.bench.BenchResult.CellStatus;
 import dev.sdrt.cli.bench.BenchResult.VariantResult;
@@ -289,7 +291,7 @@ public final class BenchRunner {
         String key = size + "/" + batch;
         float[] latents = first.latents().toFloatArray();
         Double speedup = null;
-        Fidelity fidelity = null;
+        FidelityReport fidelity = null;
         if (isBaseline) {
             baselineOutputs.put(key, new Outputs(latents, first.rgb()));
             baselineSecondsPerImage.put(key, secondsPerImage.median());
@@ -301,7 +303,7 @@ public final class BenchRunner {
             }
             Outputs b = baselineOutputs.get(key);
             if (b != null) {
-                fidelity = Fidelity.compare(b.latents(), latents, b.rgb(), first.rgb());
+                fidelity = FidelityReport.of(b.latents(), latents, b.rgb(), first.rgb());
             }
         }
         say("%s: %.4f s/image (median of %d, %.4f–%.4f), UNet %.2f ms/step%s%s", where, secondsPerImage.median(), runs,

@@ -150,8 +150,7 @@ public final class TrtLoopDevice implements LoopDevice {
      */
     public static Path planFor(Path model) throws NoSuchFileException {
         String name = model.getFileName().toString();
-        Path plan = name.endsWith(".plan") ? model
-                : model.resolveSibling((name.endsWith(".onnx") ? name.substring(0, name.length() - 5) : name) + ".plan");
+        Path plan = name.endsWith(".plan") ? model : besideOnnx(model, ".plan");
         if (!Files.isRegularFile(plan)) {
             Path folder = model.toAbsolutePath().getParent();
             throw new NoSuchFileException(plan.toString(), null, "no TensorRT engine for " + name
@@ -159,6 +158,15 @@ public final class TrtLoopDevice implements LoopDevice {
                     + "' on the GPU that runs them");
         }
         return plan;
+    }
+
+    /**
+     * {@code X + suffix} beside {@code X.onnx}: X.plan for build-pipeline's engines, X.calibration.plan
+     * for calibrate's tapped UNet.
+     */
+    public static Path besideOnnx(Path onnx, String suffix) {
+        String name = onnx.getFileName().toString();
+        return onnx.resolveSibling((name.endsWith(".onnx") ? name.substring(0, name.length() - 5) : name) + suffix);
     }
 
     @Override
