@@ -38,9 +38,9 @@ import org.bytedeco.javacpp.SizeTPointer;
  *
  * <p>The events serialize what ran side by side and cost a few microseconds each, so the sum of
  * the nodes exceeds the plain replay; the profile reports both. The bindings return graph nodes one
- * at a time, so the graph is walked from a single root (a one-byte fill queued before the work) by
- * taking and removing one edge at a time, then rebuilt with the events between each node and its
- * dependents.
+ * at a time, so the graph is walked from a single root (a one-byte fill queued before the work),
+ * taking its edges off one by one ({@link GraphTopology}), then rebuilt with an event between each
+ * node and its dependents.
  */
 public final class KernelProfiler {
 
@@ -75,12 +75,18 @@ public final class KernelProfiler {
     }
 
     private static KernelProfile profileInstrumented(CUgraph_st template, CudaStream stream, int runs, double plainMillis) {
-        Topology topology = Topology.detach(template);
-        int count = topology.nodes.size();
+        List<CUgraphNode_st> nodes = new ArrayList<>();
+        int[][] predecessors;
+        try (CudaGraphEdges edges = new CudaGraphEdges(template)) {
+            GraphTopology<Long> topology = GraphTopology.detach(edges);
+            topology.nodes().forEach(address -> nodes.add(edges.handle(address)));
+            predecessors = topology.predecessors();
+        }
+        int count = nodes.size();
         List<CudaEvent> events = new ArrayList<>(count);
         try {
             List<CUgraphNode_st> eventNodes = new ArrayList<>(count);
-            for (CUgraphNode_st node : topology.nodes) {
+            for (CUgraphNode_st node : nodes) {
                 CudaEvent event = CudaEvent.create();
                 events.add(event);
                 CUgraphNode_st eventNode = new CUgraphNode_st();
@@ -90,8 +96,8 @@ public final class KernelProfiler {
             }
             // Each former edge u -> v becomes u -> event(u) -> v.
             for (int node = 0; node < count; node++) {
-                for (int predecessor : topology.predecessors[node]) {
-                    Cuda.check(cudaGraphAddDependencies(template, eventNodes.get(predecessor), topology.nodes.get(node), 1),
+                for (int predecessor : predecessors[node]) {
+                    Cuda.check(cudaGraphAddDependencies(template, eventNodes.get(predecessor), nodes.get(node), 1),
                             "cudaGraphAddDependencies");
                 }
             }
@@ -112,14 +118,14 @@ public final class KernelProfiler {
                         completion[node] = elapsed[0];
                         totals[run] = Math.max(totals[run], elapsed[0]);
                     }
-                    durations[run] = KernelTimeline.durations(topology.predecessors, completion);
+                    durations[run] = KernelTimeline.durations(predecessors, completion);
                 }
             }
             // Node 0 is the marker fill; the profile is of the work alone.
             List<String> names = new ArrayList<>(count - 1);
             List<KernelClass> kinds = new ArrayList<>(count - 1);
             for (int node = 1; node < count; node++) {
-                String name = describe(topology.nodes.get(node));
+                String name = describe(nodes.get(node));
                 names.add(name);
                 kinds.add(name.equals("memset") || name.equals("memcpy") ? KernelClass.ofMemoryNode() : KernelClass.ofKernel(name));
             }
@@ -180,53 +186,60 @@ public final class KernelProfiler {
     }
 
     /**
-     * A graph's nodes, reached from its single root, with each node's predecessors by index. Taking
-     * the topology removes every edge from the graph (the bindings hand out one dependent at a time,
-     * so each is removed to reach the next); the caller adds the edges it wants back.
+     * The CUDA graph's edges, one dependent at a time. Node handles are compared by address (each
+     * query returns a new Java object for the same node); the edge data of the dependent last
+     * returned is kept for its removal, so that edges with non-default data come off too.
      */
-    private static final class Topology {
-        final List<CUgraphNode_st> nodes = new ArrayList<>();
-        int[][] predecessors;
+    private static final class CudaGraphEdges implements GraphTopology.Edges<Long>, AutoCloseable {
+        private final CUgraph_st graph;
+        private final Map<Long, CUgraphNode_st> handles = new HashMap<>();
+        private final SizeTPointer count = new SizeTPointer(1);
+        private final cudaGraphEdgeData edge = new cudaGraphEdgeData();
 
-        static Topology detach(CUgraph_st graph) {
-            Topology topology = new Topology();
-            try (SizeTPointer count = new SizeTPointer(1); cudaGraphEdgeData edge = new cudaGraphEdgeData()) {
-                Cuda.check(cudaGraphGetRootNodes(graph, null, count), "cudaGraphGetRootNodes");
-                if (count.get() != 1) {
-                    throw new IllegalStateException("expected the profile's marker fill as the only root of the "
-                            + "captured graph, found " + count.get() + " roots");
-                }
-                CUgraphNode_st root = new CUgraphNode_st();
-                Cuda.check(cudaGraphGetRootNodes(graph, root, count), "cudaGraphGetRootNodes");
-                Map<Long, Integer> index = new HashMap<>();
-                List<List<Integer>> predecessors = new ArrayList<>();
-                index.put(root.address(), 0);
-                topology.nodes.add(root);
-                predecessors.add(new ArrayList<>());
-                for (int current = 0; current < topology.nodes.size(); current++) {
-                    CUgraphNode_st from = topology.nodes.get(current);
-                    while (true) {
-                        CUgraphNode_st to = new CUgraphNode_st();
-                        count.put(1);
-                        Cuda.check(cudaGraphNodeGetDependentNodes_v2(from, to, edge, count), "cudaGraphNodeGetDependentNodes");
-                        if (count.get() == 0 || to.isNull()) {
-                            break;
-                        }
-                        Integer target = index.get(to.address());
-                        if (target == null) {
-                            target = topology.nodes.size();
-                            index.put(to.address(), target);
-                            topology.nodes.add(to);
-                            predecessors.add(new ArrayList<>());
-                        }
-                        predecessors.get(target).add(current);
-                        Cuda.check(cudaGraphRemoveDependencies_v2(graph, from, to, edge, 1), "cudaGraphRemoveDependencies");
-                    }
-                }
-                topology.predecessors = predecessors.stream()
-                        .map(list -> list.stream().mapToInt(Integer::intValue).toArray()).toArray(int[][]::new);
+        CudaGraphEdges(CUgraph_st graph) {
+            this.graph = graph;
+        }
+
+        CUgraphNode_st handle(long address) {
+            return handles.get(address);
+        }
+
+        @Override
+        public Long root() {
+            Cuda.check(cudaGraphGetRootNodes(graph, null, count), "cudaGraphGetRootNodes");
+            if (count.get() != 1) {
+                throw new IllegalStateException("expected the profile's marker fill as the only root of the "
+                        + "captured graph, found " + count.get() + " roots");
             }
-            return topology;
+            CUgraphNode_st root = new CUgraphNode_st();
+            Cuda.check(cudaGraphGetRootNodes(graph, root, count), "cudaGraphGetRootNodes");
+            return remember(root);
+        }
+
+        @Override
+        public Long firstDependent(Long node) {
+            CUgraphNode_st dependent = new CUgraphNode_st();
+            count.put(1);
+            Cuda.check(cudaGraphNodeGetDependentNodes_v2(handles.get(node), dependent, edge, count),
+                    "cudaGraphNodeGetDependentNodes");
+            return count.get() == 0 || dependent.isNull() ? null : remember(dependent);
+        }
+
+        @Override
+        public void removeEdge(Long from, Long to) {
+            Cuda.check(cudaGraphRemoveDependencies_v2(graph, handles.get(from), handles.get(to), edge, 1),
+                    "cudaGraphRemoveDependencies");
+        }
+
+        private Long remember(CUgraphNode_st node) {
+            handles.putIfAbsent(node.address(), node);
+            return node.address();
+        }
+
+        @Override
+        public void close() {
+            count.close();
+            edge.close();
         }
     }
 }
