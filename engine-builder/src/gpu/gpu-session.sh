@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # GPU host: every check and measurement the open issues need from a GPU, in ONE command sized for a session's
 # device time (15 minutes in all, staging and start-up included, so this call gets about 9 of them).
-#   bash app/gpu-session.sh [checks|pipeline] [BUDGET_SECONDS=540]
+#   bash app/gpu-session.sh [checks|pipeline|lowp] [BUDGET_SECONDS=540]
 # Plan 'checks' (the default) is described below. Plan 'pipeline' spends the call on issue 6 instead: the SD 1.5
 # pipeline (random weights) on the device loop, 512x512, 50 steps, guidance 7.5, fp16 engines, eager and CUDA-graph
-# replay (sd15-pipeline-bench.sh with DEEPCACHE=0), whose table also holds the UNet engine alone.
+# replay (sd15-pipeline-bench.sh with DEEPCACHE=0), whose table also holds the UNet engine alone. Plan 'lowp' spends it
+# on issue 7: the SD 1.5 UNet (random weights, batch 2, 64x64 latent, 77 tokens) as fp16, int8 and fp8 engines of the
+# same graph. The pipeline is exported in float32 and calibrated on ONNX Runtime on the host's CPU (256x256, 2 steps,
+# 1 prompt: the scales' values do not change the speed); the three graphs are written side by side (fp16; qdq int8 then
+# fp16; qdq fp8 then fp16) and built side by side (static, opt level LOWP_OPT_LEVEL, default 2, the same for all
+# three), then each engine is timed alone (eager and CUDA-graph replay) and profiled kernel by kernel.
 # Phases run in the order below; each has its own time limit, and one that fails or runs out of time does not stop
 # the rest. The SD 1.5 UNet engine (issue 5's numbers; about 4.5 minutes to build at opt level 3 on an H100) builds
 # in the background from the start, while the tiny checks run: TensorRT times tactics with those checks beside it,
@@ -22,7 +27,7 @@
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 plan=checks
-if [[ ${1:-} == checks || ${1:-} == pipeline ]]; then plan=$1; shift; fi
+if [[ ${1:-} == checks || ${1:-} == pipeline || ${1:-} == lowp ]]; then plan=$1; shift; fi
 budget=${1:-540}
 out=${OUT:-/tmp/sdrt-session}
 work=${SDRT_WORK:-/tmp/sdrt-gpu}
@@ -68,6 +73,60 @@ if [[ $plan == pipeline ]]; then
   echo "pipeline: ${result[pipeline]}"
   sed -n '/^SD 1.5 (random weights)/,$p' "$out/pipeline.log"
   grep -E '^ +(built|reused) in' "$out/pipeline.log"
+  exit 0
+fi
+
+if [[ $plan == lowp ]]; then
+  lp="$work/lowp"
+  export lp LOWP_OPT_LEVEL=${LOWP_OPT_LEVEL:-2}
+  lowp_prepare() {
+    set -e
+    mkdir -p "$lp"
+    [[ -f $lp/fp32/sdrt-pipeline.json ]] || sdrt export-pipeline --arch sd15 --random-weights --seed 0 --out "$lp/fp32"
+    [[ -f $lp/scales.json ]] || sdrt calibrate --model "$lp/fp32" --out "$lp/scales.json" --width 256 --height 256 \
+      --steps 2 --prompt-count 1
+    local pids=() m passes
+    for m in fp16 int8 fp8; do
+      case $m in fp16) passes=(--passes fp16) ;; *) passes=(--passes "qdq:mode=$m,fp16" --scales "$lp/scales.json") ;; esac
+      [[ -f $lp/unet-$m.onnx ]] && continue   # optimize writes atomically: a file that exists is complete
+      SDRT_JAVA_OPTS="${SDRT_JAVA_OPTS:-} -Xmx24g" sdrt optimize "$lp/fp32/unet.onnx" "${passes[@]}" \
+        --out "$lp/unet-$m.onnx" --no-check >"$lp/optimize-$m.log" 2>&1 &
+      pids+=($!)
+    done
+    for p in ${pids[@]+"${pids[@]}"}; do wait "$p" || { tail -n 20 "$lp"/optimize-*.log; return 1; }; done
+    ls -la "$lp"
+  }
+  lowp_build() {
+    set -e
+    local pids=() m failed=0
+    for m in fp16 int8 fp8; do
+      sdrt build "$lp/unet-$m.onnx" --out "$lp/unet-$m.plan" --batch 2 --height 512 --width 512 \
+        --opt-level "$LOWP_OPT_LEVEL" >"$OUT_DIR/lowp-build-$m.log" 2>&1 &
+      pids+=($!)
+    done
+    for p in "${pids[@]}"; do wait "$p" || failed=1; done
+    tail -n 3 "$OUT_DIR"/lowp-build-*.log
+    return $failed
+  }
+  export -f lowp_prepare lowp_build
+  phase lowp-prepare 200 lowp_prepare
+  phase lowp-build 420 lowp_build
+  for m in fp16 int8 fp8; do
+    [[ -f $lp/unet-$m.plan ]] || continue
+    phase "lowp-latency-$m" 60 bash "$here/gpu-run.sh" bench latency --engine "$lp/unet-$m.plan" --runs 100 --warmup 20
+  done
+  for m in fp16 int8 fp8; do
+    [[ -f $lp/unet-$m.plan ]] || continue
+    phase "lowp-profile-$m" 45 bash "$here/gpu-run.sh" bench profile --engine "$lp/unet-$m.plan" --runs 10 --top 15 \
+      --report "$out/lowp-profile-$m.md"
+  done
+  echo
+  echo "GPU session $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null)"
+  for p in lowp-prepare lowp-build lowp-latency-fp16 lowp-latency-int8 lowp-latency-fp8 lowp-profile-fp16 \
+      lowp-profile-int8 lowp-profile-fp8; do
+    echo "$p: ${result[$p]:-not run}"
+  done
+  bash "$here/lowp-table.sh" "$out"
   exit 0
 fi
 

@@ -23,7 +23,7 @@ done
 rm -rf "$ort"
 cp -r "$fixtures/tiny_sd_unet" "$out/fixtures/" && chmod -R u+w "$out/fixtures"
 rm -f "$out/fixtures/tiny_sd_unet/diffusion_pytorch_model.safetensors"   # only model.onnx and the .npy files are used
-cp "$(dirname "$0")"/{gpu-run.sh,gpu-session.sh,sd15-unet-bench.sh,sd15-pipeline-bench.sh} "$out/"
+cp "$(dirname "$0")"/{gpu-run.sh,gpu-session.sh,lowp-table.sh,sd15-unet-bench.sh,sd15-pipeline-bench.sh} "$out/"
 if ls "$out/lib" | grep -Eq 'redist|onnxruntime_gpu'; then echo "redist or onnxruntime_gpu jar staged: remove it" >&2; exit 1; fi
 if ! ls "$out/lib" | grep -q '^onnxruntime-'; then echo "no onnxruntime jar staged" >&2; exit 1; fi
 du -sh "$out"

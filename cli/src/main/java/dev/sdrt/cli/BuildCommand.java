@@ -81,7 +81,6 @@ final class BuildCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** Refuses, saying why, where TensorRT cannot build engines (no GPU, no TensorRT libraries); {@code hint} says what to do instead. */
     /**
      * Refuses {@code --backend tensorrt} on a machine without a usable GPU and TensorRT, saying why and
      * what runs without one ({@code withoutIt}, e.g. "--backend cpu runs without one").
@@ -100,6 +99,7 @@ final class BuildCommand implements Callable<Integer> {
         }
     }
 
+    /** Refuses, saying why, where TensorRT cannot build engines (no GPU, no TensorRT libraries); {@code hint} says what to do instead. */
     static void requireTensorRt(String hint) {
         if (!TensorRt.isAvailable()) {
             throw new IllegalStateException("cannot build TensorRT engines on this machine: " + TensorRt.unavailableReason()
