@@ -7,9 +7,11 @@
 # replay (sd15-pipeline-bench.sh with DEEPCACHE=0), whose table also holds the UNet engine alone. Plan 'lowp' spends it
 # on issue 7: the SD 1.5 UNet (random weights, batch 2, 64x64 latent, 77 tokens) as fp16, int8 and fp8 engines of the
 # same graph. The pipeline is exported in float32 and calibrated on ONNX Runtime on the host's CPU (256x256, 2 steps,
-# 1 prompt: the scales' values do not change the speed); the three graphs are written side by side (fp16; qdq int8 then
-# fp16; qdq fp8 then fp16) and built side by side (static, opt level LOWP_OPT_LEVEL, default 2, the same for all
-# three), then each engine is timed alone (eager and CUDA-graph replay) and profiled kernel by kernel.
+# 1 prompt: the scales' values do not change the speed); the graphs are written side by side (fp16; fp16 then qdq int8;
+# fp16 then qdq fp8: Q/DQ with half scales, no Casts around them) and built side by side (static, opt level
+# LOWP_OPT_LEVEL, default 2, the same for all), then each engine is timed alone (eager and CUDA-graph replay) and
+# profiled kernel by kernel. LOWP_MODES (default "fp16 int8 fp8") may add int8-qdq-first / fp8-qdq-first: qdq on the
+# float32 graph, then fp16 (Casts around every Q/DQ), to measure which form TensorRT fuses better.
 # Phases run in the order below; each has its own time limit, and one that fails or runs out of time does not stop
 # the rest. The SD 1.5 UNet engine (issue 5's numbers; about 4.5 minutes to build at opt level 3 on an H100) builds
 # in the background from the start, while the tiny checks run: TensorRT times tactics with those checks beside it,
@@ -78,7 +80,7 @@ fi
 
 if [[ $plan == lowp ]]; then
   lp="$work/lowp"
-  export lp LOWP_OPT_LEVEL=${LOWP_OPT_LEVEL:-2}
+  export lp LOWP_OPT_LEVEL=${LOWP_OPT_LEVEL:-2} LOWP_MODES=${LOWP_MODES:-fp16 int8 fp8}
   lowp_prepare() {
     set -e
     mkdir -p "$lp"
@@ -86,8 +88,13 @@ if [[ $plan == lowp ]]; then
     [[ -f $lp/scales.json ]] || sdrt calibrate --model "$lp/fp32" --out "$lp/scales.json" --width 256 --height 256 \
       --steps 2 --prompt-count 1
     local pids=() m passes
-    for m in fp16 int8 fp8; do
-      case $m in fp16) passes=(--passes fp16) ;; *) passes=(--passes "qdq:mode=$m,fp16" --scales "$lp/scales.json") ;; esac
+    for m in $LOWP_MODES; do
+      case $m in
+        fp16) passes=(--passes fp16) ;;
+        int8|fp8) passes=(--passes "fp16,qdq:mode=$m" --scales "$lp/scales.json") ;;
+        int8-qdq-first|fp8-qdq-first) passes=(--passes "qdq:mode=${m%%-*},fp16" --scales "$lp/scales.json") ;;
+        *) echo "unknown LOWP_MODES entry '$m' (fp16, int8, fp8, int8-qdq-first, fp8-qdq-first)" >&2; return 2 ;;
+      esac
       [[ -f $lp/unet-$m.onnx ]] && continue   # optimize writes atomically: a file that exists is complete
       SDRT_JAVA_OPTS="${SDRT_JAVA_OPTS:-} -Xmx24g" sdrt optimize "$lp/fp32/unet.onnx" "${passes[@]}" \
         --out "$lp/unet-$m.onnx" --no-check >"$lp/optimize-$m.log" 2>&1 &
@@ -99,7 +106,7 @@ if [[ $plan == lowp ]]; then
   lowp_build() {
     set -e
     local pids=() m failed=0
-    for m in fp16 int8 fp8; do
+    for m in $LOWP_MODES; do
       sdrt build "$lp/unet-$m.onnx" --out "$lp/unet-$m.plan" --batch 2 --height 512 --width 512 \
         --opt-level "$LOWP_OPT_LEVEL" >"$OUT_DIR/lowp-build-$m.log" 2>&1 &
       pids+=($!)
@@ -111,22 +118,21 @@ if [[ $plan == lowp ]]; then
   export -f lowp_prepare lowp_build
   phase lowp-prepare 200 lowp_prepare
   phase lowp-build 420 lowp_build
-  for m in fp16 int8 fp8; do
+  for m in $LOWP_MODES; do
     [[ -f $lp/unet-$m.plan ]] || continue
     phase "lowp-latency-$m" 60 bash "$here/gpu-run.sh" bench latency --engine "$lp/unet-$m.plan" --runs 100 --warmup 20
   done
-  for m in fp16 int8 fp8; do
+  for m in $LOWP_MODES; do
     [[ -f $lp/unet-$m.plan ]] || continue
     phase "lowp-profile-$m" 45 bash "$here/gpu-run.sh" bench profile --engine "$lp/unet-$m.plan" --runs 10 --top 15 \
       --report "$out/lowp-profile-$m.md"
   done
   echo
   echo "GPU session $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null)"
-  for p in lowp-prepare lowp-build lowp-latency-fp16 lowp-latency-int8 lowp-latency-fp8 lowp-profile-fp16 \
-      lowp-profile-int8 lowp-profile-fp8; do
+  for p in lowp-prepare lowp-build $(for m in $LOWP_MODES; do echo "lowp-latency-$m lowp-profile-$m"; done); do
     echo "$p: ${result[$p]:-not run}"
   done
-  bash "$here/lowp-table.sh" "$out"
+  bash "$here/lowp-table.sh" "$out" $LOWP_MODES
   exit 0
 fi
 

@@ -2,16 +2,19 @@
 # Issue 7's table from the logs of gpu-session.sh's 'lowp' plan: per engine (fp16, int8, fp8 of the same SD 1.5 UNet),
 # build time, plan size, median step latency eager and as a replayed CUDA graph, the speed-up over fp16, and the kernel
 # classes that take most of the time.
-#   bash lowp-table.sh LOG_DIR
+#   bash lowp-table.sh LOG_DIR [MODE...]      (modes as in LOWP_MODES; default fp16 int8 fp8)
 set -uo pipefail
-dir=${1:?usage: lowp-table.sh LOG_DIR}
+dir=${1:?usage: lowp-table.sh LOG_DIR [MODE...]}
+shift
+modes=("$@")
+((${#modes[@]})) || modes=(fp16 int8 fp8)
 # "| eager enqueueV3, median of 100 | 8.420 ms (p10 ...) |" -> 8.420
 median() { grep -h "^| $1" "$2" 2>/dev/null | head -n 1 | sed -E 's/^[^|]*\|[^|]*\| *([0-9.]+) ms.*/\1/'; }
 failures=""
 fp16_graph=$(median "CUDA graph replay" "$dir/lowp-latency-fp16.log")
 echo "| engine | build | plan | eager ms/step | CUDA graph ms/step | speed-up vs fp16 (graph) |"
 echo "|---|---|---|---|---|---|"
-for m in fp16 int8 fp8; do
+for m in "${modes[@]}"; do
   build=$(grep -h '^built ' "$dir/lowp-build-$m.log" 2>/dev/null | grep -oE '[0-9.]+ s$' | head -n 1)
   size=$(grep -h '^engine ' "$dir/lowp-build-$m.log" 2>/dev/null | grep -oE '\([^()]*\)$' | head -n 1 | tr -d '()')
   eager=$(median "eager enqueueV3" "$dir/lowp-latency-$m.log")
@@ -27,7 +30,7 @@ for m in fp16 int8 fp8; do
 done
 [[ -n $failures ]] && printf '\n%s' "$failures"
 echo
-for m in fp16 int8 fp8; do
+for m in "${modes[@]}"; do
   f="$dir/lowp-profile-$m.md"
   [[ -f $f ]] || continue
   # the kernel-class rows: "| convolution int8 | 120 | 3.210 | 41.0% |" -> "convolution int8 41.0%"

@@ -103,7 +103,7 @@ public final class BenchReport {
         md.append("- **fidelity**: the variant's final latents and decoded images against the baseline's (same prompt, seed, "
                 + "size and batch): cosine similarity, and PSNR (latents: peak = the baseline latents' range; images: 8-bit, "
                 + "peak 255; ∞ = identical).\n");
-        md.append("- Variant parts: `fp32` (the exported graph), `fp16`/`bf16` (precision pass, run last), `fuse-qkv`, "
+        md.append("- Variant parts: `fp32` (the exported graph), `fp16`/`bf16` (precision pass, run last, or just before int8/fp8 so that their Q/DQ take half scales), `fuse-qkv`, "
                 + "`channels-last`, `tome:R[:max_downsample=D]` (`tome:ratio=R`, built per size and batch on the denoiser pinned with `static-shapes`; "
                 + "`tome:0` pins without merging, a control for what static shapes alone change), `int8`/`fp8` (qdq with "
                 + "`--scales`), `deepcache:N` (DeepCache: full UNet every N steps, shallow UNet between; UNet pipelines only).\n");

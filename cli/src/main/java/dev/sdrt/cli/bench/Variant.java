@@ -16,7 +16,7 @@ import java.util.function.Consumer;
  *
  * <pre>
  *   fp32                 no pass (the exported graph)
- *   fp16 | bf16          precision pass (always run last)
+ *   fp16 | bf16          precision pass (last, or before qdq)
  *   fuse-qkv             fuse-qkv
  *   channels-last        channels-last
  *   tome:R               tome:ratio=R (tome:R:max_downsample=D: also the blocks up to D times coarser)
@@ -24,7 +24,8 @@ import java.util.function.Consumer;
  *   deepcache:N          DeepCache: full UNet every N steps, shallow UNet (branch 0) between
  * </pre>
  *
- * Passes run in the order the parts are written, the precision part last. A variant with a pass
+ * Passes run in the order the parts are written, the precision part last, or just before qdq (see
+ * {@link #precisionPosition}). A variant with a pass
  * that needs static shapes ({@link #SHAPE_DEPENDENT_PASSES}: tome) is {@linkplain #perCell() built
  * per cell}: its denoiser is pinned to the cell's batch and latent size with {@code static-shapes}
  * before its passes run. A variant that cannot run
@@ -213,7 +214,7 @@ public record Variant(String name, List<String> parts, String passes, int deepCa
             if (!registeredPasses.contains(precision)) {
                 return failed(name, parts, "pass '" + precision + "' is not in this build (passes: " + registeredPasses + ")");
             }
-            passes.add(precision);
+            passes.add(precisionPosition(passes), precision);
         }
         String spec = String.join(",", passes);
         if (!spec.isEmpty()) {
@@ -224,6 +225,21 @@ public record Variant(String name, List<String> parts, String passes, int deepCa
             }
         }
         return new Variant(name, parts, spec, deepCache, Status.RUNNABLE, null);
+    }
+
+    /**
+     * Where the precision pass goes: last, except before the first qdq pass. Q/DQ on a half graph
+     * take half scales (QuantizeLinear-19), so no Cast sits between a DequantizeLinear and the layer
+     * it feeds, the pattern TensorRT fuses into int8/fp8 kernels; qdq before fp16 would leave a Cast
+     * to fp32 before every QuantizeLinear and one back to fp16 after every DequantizeLinear.
+     */
+    static int precisionPosition(List<String> passes) {
+        for (int i = 0; i < passes.size(); i++) {
+            if (passes.get(i).startsWith("qdq")) {
+                return i;
+            }
+        }
+        return passes.size();
     }
 
     private static Variant failed(String name, List<String> parts, String reason) {

@@ -21,7 +21,7 @@ class BenchPartsTest {
     }
 
     @Test
-    void variantPartsMapToPassSpecsWithPrecisionLast() {
+    void variantPartsMapToPassSpecsWithPrecisionLastWithoutQdq() {
         assertThat(parse("fp32").passes()).isEmpty();
         assertThat(parse("fp32+fuse-qkv").passes()).isEqualTo("fuse-qkv");
         assertThat(parse("fp32+tome:0.5").passes()).isEqualTo("tome:ratio=0.5");
@@ -81,7 +81,18 @@ class BenchPartsTest {
                 throw new IllegalArgumentException("unknown option 'x' for pass qdq");
             }
         });
-        assertThat(fp8.passes()).contains(":dtype=fp8").endsWith(",fp16");
+        assertThat(fp8.passes()).contains(":dtype=fp8").startsWith("fp16,qdq:");
+    }
+
+    /** Q/DQ go on the half graph (half scales, no Casts between a DequantizeLinear and its layer). */
+    @Test
+    void precisionRunsBeforeQdqAndLastOtherwise() {
+        Path scales = Path.of("scales.json");
+        String qdq = "qdq:scales=" + scales.toAbsolutePath();
+        assertThat(Variant.parse("fp16+fuse-qkv+int8", ALL, scales, ANY).passes()).isEqualTo("fuse-qkv,fp16," + qdq);
+        assertThat(Variant.parse("int8+channels-last+bf16", ALL, scales, ANY).passes()).isEqualTo("bf16," + qdq + ",channels-last");
+        assertThat(Variant.parse("fp32+int8", ALL, scales, ANY).passes()).isEqualTo(qdq);
+        assertThat(Variant.precisionPosition(List.of("fuse-qkv", "tome:ratio=0.5"))).isEqualTo(2);
     }
 
     @Test
