@@ -480,15 +480,15 @@ public final class QdqPass implements GraphPass {
 
         /**
          * x / s for the smoothed readers: a LayerNormalization's γ and β divided by s when its output
-         * is x and only these readers read it, otherwise a Mul by 1/s.
+         * is x (or is cast to x: fp16 graphs keep the normalization in float32 and cast after it) and
+         * only these readers read it, otherwise a Mul by 1/s.
          */
         private Value divideActivation(Value x, float[] s, List<Target> readers, boolean conv) {
-            Node ln = x.producer();
+            Node ln = normalizationBehind(x);
             Set<Node> smoothedNodes = new LinkedHashSet<>();
             readers.forEach(t -> smoothedNodes.add(t.node()));
             boolean onlySmoothedReaders = !x.isGraphOutput() && smoothedNodes.containsAll(x.consumerNodes());
-            if (!conv && onlySmoothedReaders && ln != null && ln.is("LayerNormalization") && ln.output(0) == x
-                    && foldable(ln, s.length)) {
+            if (!conv && onlySmoothedReaders && ln != null && foldable(ln, s.length)) {
                 for (int i = 1; i <= 2 && i < ln.inputs().size() && ln.input(i) != null; i++) {
                     Value original = ln.input(i);
                     ln.setInput(i, graph.constant(original.name() + "_smoothed", divide(ChannelsLastPass.constantData(original), s)));
@@ -513,6 +513,24 @@ public final class QdqPass implements GraphPass {
             added++;
             smoothMuls++;
             return mul;
+        }
+
+        /**
+         * The LayerNormalization whose first output is {@code x}, or is read only by the Cast that
+         * makes {@code x}; null when there is none. Scaling before a Cast equals scaling after it (up
+         * to the rounding the Cast does anyway).
+         */
+        private Node normalizationBehind(Value x) {
+            Node producer = x.producer();
+            if (producer != null && producer.is("Cast")) {
+                Value normalized = producer.input(0);
+                if (normalized.isGraphOutput() || normalized.consumers().size() != 1) {
+                    return null;
+                }
+                producer = normalized.producer();
+                x = normalized;
+            }
+            return producer != null && producer.is("LayerNormalization") && producer.output(0) == x ? producer : null;
         }
 
         /** LayerNormalization over the last axis with constant γ (and β) of {@code channels} elements, its statistics outputs unused. */

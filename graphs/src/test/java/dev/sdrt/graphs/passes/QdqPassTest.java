@@ -293,6 +293,43 @@ class QdqPassTest {
         assertThat(error).isLessThanOrEqualTo(PassTesting.EXACT);
     }
 
+    /**
+     * On an fp16 graph the LayerNormalizations stay float32 with a Cast after them; smoothing still
+     * folds into their γ and β (through the Cast) instead of adding a Mul, and the outputs stay those
+     * of the fp16 graph up to half-precision rounding.
+     */
+    @Test
+    void smoothingFoldsThroughTheCastAfterAHalfGraphsNormalization() {
+        OnnxModel model = PassTesting.load("tiny_sd_unet");
+        OnnxChecker.inferShapes(model);
+        Random random = new Random(3);
+        Map<String, float[]> factors = new LinkedHashMap<>();
+        for (Node n : model.graph().nodes()) {
+            if (n.is("MatMul") && n.input(1).isConstant() && n.input(1).constant().rank() == 2
+                    && n.input(0).producer() != null && n.input(0).producer().is("LayerNormalization")) {
+                float[] f = new float[(int) n.input(1).constant().dims()[0]];
+                for (int i = 0; i < f.length; i++) {
+                    f[i] = (float) Math.exp(0.5 * random.nextGaussian());
+                }
+                factors.putIfAbsent(n.input(0).name(), f);
+            }
+        }
+        assertThat(factors).isNotEmpty();
+        PassPipeline.parse("fp16").run(model);
+        Map<String, Tensor> half = PassTesting.run(model, "tiny_sd_unet", dir);
+
+        PassResult result = QdqPass.builder(QdqPass.Mode.INT8).quantize(false)
+                .smoothQuant(new Scales.SmoothQuant(0.5, factors, Map.of())).build().apply(model);
+
+        String note = result.notes().get(result.notes().size() - 1);
+        assertThat(note).isEqualTo("SmoothQuant: " + factors.size() + " activations smoothed, " + factors.size()
+                + " folded into LayerNormalization, 0 by a Mul");
+        OnnxChecker.check(PassTesting.save(model, dir));
+        double error = PassTesting.maxRelDiff(PassTesting.run(model, "tiny_sd_unet", dir), half);
+        System.out.printf("smoothquant through fp16 Casts tiny_sd_unet max rel error vs fp16 %.2e%n", error);
+        assertThat(error).isLessThanOrEqualTo(2e-2);
+    }
+
     /** SmoothQuant (α = 0.5, factors from the measured channel maxima) with int8: still ≥ 0.99. */
     @Test
     void smoothQuantWithInt8() {
