@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU host side. Needs the unpacked kit (/root/gpukit, see ../shared/gpu/README.md).
 #   bash app/gpu-run.sh selftest                 GpuChecks without Maven; last line "N passed, M failed"
-#   bash app/gpu-run.sh bench build|latency|all|profile ...   GpuBench (arguments as in its class comment)
+#   bash app/gpu-run.sh bench build|latency|all ...   GpuBench (arguments as in its class comment)
 #   bash app/gpu-run.sh info ENGINE.plan         what sdrt engine-info shows
 #   bash app/gpu-run.sh loopcheck                DeviceLoopGpuChecks: the device loop on TensorRT against ONNX Runtime
 #                                                (tiny pipeline, engines from build-pipeline); last line "N passed, M failed"

@@ -23,7 +23,7 @@
 #   passes     issue 4: engines from pass outputs (tiny UNet: fuse-qkv + tome 0.5 + channels-last + fp16; int8; fp8);
 #              issue 7: calibrate --backend tensorrt on the tiny pipeline
 #   bench      issue 8: sdrt bench --backend tensorrt on the tiny pipeline (every kind of variant, CUDA graphs)
-#              and a kernel profile of each of those engines (engine-info --profile)
+#              and a kernel profile of each of those engines (sdrt profile ENGINE.plan)
 #   sd15-unet  issue 5: SD 1.5 UNet, random weights, fp16, batch 2, 64x64 latent, 77 tokens: build, eager and replay,
 #              then its kernel profile when time is left
 set -uo pipefail
@@ -124,8 +124,8 @@ if [[ $plan == lowp ]]; then
   done
   for m in $LOWP_MODES; do
     [[ -f $lp/unet-$m.plan ]] || continue
-    phase "lowp-profile-$m" 45 bash "$here/gpu-run.sh" bench profile --engine "$lp/unet-$m.plan" --runs 10 --top 15 \
-      --report "$out/lowp-profile-$m.md"
+    phase "lowp-profile-$m" 45 bash "$here/gpu-run.sh" sdrt profile "$lp/unet-$m.plan" --runs 10 --top 15 \
+      --out "$out/lowp-profile-$m.md"
   done
   echo
   echo "GPU session $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null)"
@@ -180,8 +180,8 @@ passes_check() {
         --opt-level 1; then
       echo "PASS build unet-$m"
       # where each engine's time goes (issue 7 asks for it when int8/fp8 miss their goal)
-      if sdrt engine-info "$t/unet-$m.plan" --profile --runs 5 --top 8 >"$t/profile-$m.md"; then
-        echo "PASS profile unet-$m"; cp "$t/profile-$m.md" "$OUT_DIR/"
+      if sdrt profile "$t/unet-$m.plan" --runs 5 --top 8 --out "$OUT_DIR/profile-$m.md"; then
+        echo "PASS profile unet-$m"
       else
         echo "FAIL profile unet-$m"; failed=1
       fi
@@ -212,8 +212,8 @@ fi
 stamp "sd15-build: ${result[sd15-build]}"
 if [[ ${result[sd15-build]} == ok* ]]; then
   phase sd15-latency 60 bash "$here/gpu-run.sh" bench latency --engine "$sd15/unet.plan" --runs 100 --warmup 20
-  phase sd15-profile 45 bash "$here/gpu-run.sh" bench profile --engine "$sd15/unet.plan" --runs 10 --top 30 \
-    --report "$out/sd15-profile.md"
+  phase sd15-profile 45 bash "$here/gpu-run.sh" sdrt profile "$sd15/unet.plan" --runs 10 --top 30 \
+    --out "$out/sd15-profile.md"
 fi
 
 # --- table ---------------------------------------------------------------------------------------------------------

@@ -34,21 +34,4 @@ class EngineCliTest {
         assertThat(r.code()).isEqualTo(1);
         assertThat(r.err()).contains("no manifest").contains("foreign.plan.json");
     }
-
-    @Test
-    void engineProfileWithoutAGpuSaysWhyBeforeReadingTheEngine() throws Exception {
-        assumeFalse(TensorRt.isAvailable(), "this machine has TensorRT; the GPU suite profiles engines");
-        Path plan = tmp.resolve("unet.plan");
-        java.nio.file.Files.write(plan, new byte[] {1, 2, 3});
-        CliTest.Result r = sdrt("engine-info", plan.toString(), "--profile");
-        assertThat(r.code()).isEqualTo(2);
-        assertThat(r.err()).contains("--profile runs the engine, which needs an NVIDIA GPU");
-    }
-
-    @Test
-    void engineProfileRefusesZeroRuns() {
-        CliTest.Result r = sdrt("engine-info", tmp.resolve("unet.plan").toString(), "--profile", "--runs", "0");
-        assertThat(r.code()).isEqualTo(2);
-        assertThat(r.err()).contains("--runs must be at least 1");
-    }
 }

@@ -1,12 +1,10 @@
 package dev.sdrt.enginebuilder;
 
-import dev.sdrt.runtime.io.AtomicFiles;
 import dev.sdrt.runtime.tensor.Tensor;
 import dev.sdrt.runtime.trt.Cuda;
 import dev.sdrt.runtime.trt.CudaEvent;
 import dev.sdrt.runtime.trt.CudaGraph;
 import dev.sdrt.runtime.trt.CudaStream;
-import dev.sdrt.runtime.trt.KernelProfile;
 import dev.sdrt.runtime.trt.TensorRt;
 import dev.sdrt.runtime.trt.TrtEngine;
 import dev.sdrt.runtime.trt.TrtExecutionContext;
@@ -29,12 +27,11 @@ import java.util.Random;
  *      [--workspace-mib N] [--timing-cache F] [--refit] [--no-tf32] [--pass-spec S]
  * java -cp 'app/lib/*' dev.sdrt.enginebuilder.GpuBench latency --engine Y [--runs 100] [--warmup 20]
  * java -cp 'app/lib/*' dev.sdrt.enginebuilder.GpuBench all --onnx X --out Y [build options] [--runs N] [--warmup N]
- * java -cp 'app/lib/*' dev.sdrt.enginebuilder.GpuBench profile --engine Y [--runs 20] [--top 25] [--report FILE.md]
  * </pre>
  * Latency is timed with CUDA events around each call and reported as the median (and p10/p90) of
  * {@code --runs} calls (at least 100), for (a) eager enqueueV3 and (b) replay of a CUDA graph
- * captured from one enqueue, on seeded random inputs at the profile's opt shapes. {@code profile} times
- * every kernel of one call ({@link EngineKernelProfile}).
+ * captured from one enqueue, on seeded random inputs at the profile's opt shapes ({@code sdrt profile
+ * ENGINE.plan} times every kernel of one call).
  */
 public final class GpuBench {
 
@@ -43,8 +40,8 @@ public final class GpuBench {
     private GpuBench() {}
 
     public static void main(String[] args) throws IOException {
-        if (args.length == 0 || !List.of("build", "latency", "all", "profile").contains(args[0])) {
-            usage("a command: build, latency, all or profile");
+        if (args.length == 0 || !List.of("build", "latency", "all").contains(args[0])) {
+            usage("a command: build, latency or all");
         }
         Map<String, String> options = parseOptions(Arrays.copyOfRange(args, 1, args.length));
         if (!TensorRt.isAvailable()) {
@@ -54,11 +51,6 @@ public final class GpuBench {
         GpuBench bench = new GpuBench();
         bench.rows.put("GPU", Cuda.deviceName() + " (sm " + Cuda.computeCapability() + ")");
         bench.rows.put("TensorRT", TensorRt.version());
-        if (args[0].equals("profile")) {
-            bench.profile(Path.of(require(options, "engine")), Integer.parseInt(options.getOrDefault("runs", "20")),
-                    Integer.parseInt(options.getOrDefault("top", "25")), options.get("report"));
-            return;
-        }
         Path engine;
         if (args[0].equals("latency")) {
             engine = Path.of(require(options, "engine"));
@@ -124,21 +116,6 @@ public final class GpuBench {
                 float[] replay = time(runs, warmup, stream, start, end, () -> graph.launch(stream));
                 rows.put("CUDA graph replay, median of " + runs, summary(replay));
             }
-        }
-    }
-
-    /**
-     * Prints the engine's kernel profile (and writes it to {@code report} when given): the table that
-     * shows where an engine's time goes, e.g. how much of an int8 engine still runs in fp16.
-     */
-    private void profile(Path enginePath, int runs, int top, String report) throws IOException {
-        KernelProfile profile = EngineKernelProfile.of(enginePath, runs);
-        printTable();
-        String markdown = "Kernel profile of " + enginePath + "\n\n" + profile.toMarkdown(top);
-        System.out.println();
-        System.out.print(markdown);
-        if (report != null && !report.isEmpty()) {
-            AtomicFiles.write(Path.of(report), temp -> Files.writeString(temp, markdown));
         }
     }
 
@@ -208,8 +185,7 @@ public final class GpuBench {
                 + "                 [--static] [--opt-level 3] [--workspace-mib N] [--timing-cache F] [--refit]\n"
                 + "                 [--no-tf32] [--pass-spec S]\n"
                 + "  GpuBench latency --engine Y [--runs 100] [--warmup 20]\n"
-                + "  GpuBench all --onnx X --out Y [build options] [--runs 100] [--warmup 20]\n"
-                + "  GpuBench profile --engine Y [--runs 20] [--top 25] [--report FILE.md]");
+                + "  GpuBench all --onnx X --out Y [build options] [--runs 100] [--warmup 20]");
         System.exit(2);
     }
 }

@@ -168,6 +168,18 @@ public final class OrtRunner implements AutoCloseable {
         };
     }
 
+    /**
+     * Ends the profiling {@link Builder#profileTo} started and returns the trace file it wrote (a
+     * Chrome trace: one event per node per run).
+     */
+    public Path endProfiling() {
+        try {
+            return Path.of(session.endProfiling());
+        } catch (OrtException e) {
+            throw new IllegalStateException("ONNX Runtime could not end profiling for " + model + ": " + e.getMessage(), e);
+        }
+    }
+
     /** Releases the ONNX Runtime session; outputs already returned stay valid. Closing twice is harmless. */
     @Override
     public synchronized void close() {
@@ -193,6 +205,7 @@ public final class OrtRunner implements AutoCloseable {
         private int intraOpThreads = Runtime.getRuntime().availableProcessors();
         private int interOpThreads = 1;
         private OrtOptLevel optimizationLevel = OrtOptLevel.ALL;
+        private Path profilePrefix;
 
         private Builder(Path model) {
             this.model = model;
@@ -224,6 +237,15 @@ public final class OrtRunner implements AutoCloseable {
             return this;
         }
 
+        /**
+         * Records every node's time in every run to a trace file {@code PREFIX_<date>.json} (ONNX
+         * Runtime's profiler), which {@link OrtRunner#endProfiling()} closes; see {@link OrtProfile}.
+         */
+        public Builder profileTo(Path prefix) {
+            this.profilePrefix = prefix;
+            return this;
+        }
+
         private static int checkThreads(int threads, String setting) {
             if (threads < 1) {
                 throw new IllegalArgumentException(setting + " must be at least 1, got " + threads);
@@ -249,6 +271,9 @@ public final class OrtRunner implements AutoCloseable {
                 options.setInterOpNumThreads(interOpThreads);
                 options.setExecutionMode(interOpThreads > 1 ? ExecutionMode.PARALLEL : ExecutionMode.SEQUENTIAL);
                 options.setOptimizationLevel(optimizationLevel.ortLevel());
+                if (profilePrefix != null) {
+                    options.enableProfiling(profilePrefix.toString());
+                }
                 session = environment.createSession(model.toString(), options);
             } catch (OrtException e) {
                 throw new ModelLoadException(model, e.getMessage(), e);

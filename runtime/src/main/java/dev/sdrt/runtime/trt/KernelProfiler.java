@@ -16,6 +16,7 @@ import static org.bytedeco.cuda.global.cudart.cudaGraphNodeTypeMemcpy;
 import static org.bytedeco.cuda.global.cudart.cudaGraphNodeTypeMemset;
 import static org.bytedeco.cuda.global.cudart.cudaGraphRemoveDependencies_v2;
 
+import dev.sdrt.runtime.profile.NodeProfile;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -123,17 +124,17 @@ public final class KernelProfiler {
             }
             // Node 0 is the marker fill; the profile is of the work alone.
             List<String> names = new ArrayList<>(count - 1);
-            List<KernelClass> kinds = new ArrayList<>(count - 1);
+            List<String> kinds = new ArrayList<>(count - 1);
             for (int node = 1; node < count; node++) {
                 String name = describe(nodes.get(node));
                 names.add(name);
-                kinds.add(name.equals("memset") || name.equals("memcpy") ? KernelClass.ofMemoryNode() : KernelClass.ofKernel(name));
+                kinds.add((name.equals("memset") || name.equals("memcpy") ? KernelClass.ofMemoryNode() : KernelClass.ofKernel(name)).label());
             }
             double[][] workDurations = new double[runs][];
             for (int run = 0; run < runs; run++) {
                 workDurations[run] = java.util.Arrays.copyOfRange(durations[run], 1, count);
             }
-            return KernelProfile.fromRuns(names, kinds, workDurations, plainMillis, KernelProfile.median(totals));
+            return new KernelProfile(NodeProfile.fromRuns(names, kinds, workDurations), plainMillis, NodeProfile.median(totals));
         } finally {
             events.forEach(CudaEvent::close);
         }
@@ -151,7 +152,7 @@ public final class KernelProfiler {
                 end.record(stream);
                 millis[run] = end.elapsedMillisSince(start);
             }
-            return KernelProfile.median(millis);
+            return NodeProfile.median(millis);
         }
     }
 

@@ -1,80 +1,22 @@
 package dev.sdrt.runtime.trt;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.sdrt.runtime.profile.NodeProfile;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
 class KernelProfileTest {
 
-    private static final String CONV_INT8 = "sm80_xmma_fprop_implicit_gemm_i8i8_i8i32_f32_nhwc";
-    private static final String CONV_FP16 = "sm90_xmma_fprop_implicit_gemm_f16f16_f16f32_f32_nhwc";
-    private static final String ATTENTION = "fmha_v2_flash_attention_fp16_64_64_S_qkv_128_sm90_kernel";
-
-    private static KernelProfile sample() {
-        List<String> names = List.of(CONV_INT8, CONV_FP16, CONV_INT8, ATTENTION, "memset");
-        List<KernelClass> kinds = List.of(KernelClass.ofKernel(CONV_INT8), KernelClass.ofKernel(CONV_FP16),
-                KernelClass.ofKernel(CONV_INT8), KernelClass.ofKernel(ATTENTION), KernelClass.ofMemoryNode());
-        double[][] runs = {
-            {1.0, 2.0, 1.0, 4.0, 0.1},
-            {3.0, 2.2, 1.2, 4.4, 0.1},
-            {1.2, 1.8, 0.8, 3.6, 0.1},
-        };
-        return KernelProfile.fromRuns(names, kinds, runs, 7.5, 8.6);
-    }
-
     @Test
-    void eachNodeKeepsItsMedianOverTheRuns() {
-        KernelProfile profile = sample();
-        assertEquals(5, profile.nodes().size());
-        assertEquals(1.2, profile.nodes().get(0).millis(), 1e-12);
-        assertEquals(2.0, profile.nodes().get(1).millis(), 1e-12);
-        assertEquals(1.0, profile.nodes().get(2).millis(), 1e-12);
-        assertEquals(8.3, profile.totalMillis(), 1e-9);
-        assertEquals(3, profile.runs());
-    }
-
-    @Test
-    void groupsAddUpTheirNodesSlowestFirst() {
-        List<KernelProfile.Group> classes = sample().byClass();
-        assertEquals(List.of("attention fp16", "convolution int8", "convolution fp16", "memset/memcpy"),
-                classes.stream().map(KernelProfile.Group::label).toList());
-        KernelProfile.Group int8 = classes.get(1);
-        assertEquals(2, int8.count());
-        assertEquals(2.2, int8.millis(), 1e-9);
-        KernelProfile.Group byName = sample().byName().get(1);
-        assertEquals(CONV_INT8, byName.label());
-        assertEquals(2, byName.count());
-    }
-
-    @Test
-    void markdownNamesTheTotalsClassesAndSlowestKernels() {
-        String markdown = sample().toMarkdown(2);
-        assertTrue(markdown.contains("5 graph nodes, medians of 3 replays"), markdown);
-        assertTrue(markdown.contains("Plain CUDA-graph replay 7.500 ms"), markdown);
-        assertTrue(markdown.contains("8.600 ms"), markdown);
-        assertTrue(markdown.contains("| attention fp16 | 1 | 4.000 | 48.2% |"), markdown);
-        assertTrue(markdown.contains("| convolution int8 | 2 | 2.200 | 26.5% |"), markdown);
-        assertTrue(markdown.contains("slowest kernels (of 4 distinct)"), markdown);
-        // top 2 by name: the attention kernel and the int8 convolution; the fp16 one is cut.
-        assertTrue(markdown.contains("| " + ATTENTION + " | 1 |"), markdown);
-        assertTrue(!markdown.contains("| " + CONV_FP16 + " |"), markdown);
-    }
-
-    @Test
-    void longNamesAreShortenedAndPipesEscaped() {
-        String name = "k|" + "x".repeat(200);
-        String shortened = KernelProfile.shorten(name);
-        assertEquals(110, shortened.length());
-        assertTrue(shortened.startsWith("k\\|x"));
-        assertTrue(shortened.endsWith("..."));
-    }
-
-    @Test
-    void aProfileNeedsARun() {
-        assertThrows(IllegalArgumentException.class,
-                () -> KernelProfile.fromRuns(List.of(), List.of(), new double[0][], 1, 1));
+    void reportPutsTheReplayTimesBeforeTheTables() {
+        String conv = "sm80_xmma_fprop_implicit_gemm_i8i8_i8i32_f32_nhwc";
+        NodeProfile nodes = NodeProfile.fromRuns(List.of(conv, "memset"),
+                List.of(KernelClass.ofKernel(conv).label(), KernelClass.ofMemoryNode().label()), new double[][] {{2.0, 0.1}});
+        String markdown = new KernelProfile(nodes, 1.9, 2.3).toMarkdown(5);
+        assertTrue(markdown.startsWith("2 graph nodes, medians of 1 replays. Plain CUDA-graph replay 1.900 ms; with an event"
+                + " after every node 2.300 ms (the events' cost is spread over the rows below, which sum to 2.100 ms)."), markdown);
+        assertTrue(markdown.contains("| convolution int8 | 1 | 2.000 | 95.2% |"), markdown);
+        assertTrue(markdown.contains("| memset/memcpy | 1 | 0.100 | 4.8% |"), markdown);
     }
 }
