@@ -52,11 +52,10 @@ import java.util.TreeMap;
  * becomes 3; the GroupNorm pattern becomes Reshape [N,HW,G,C/G] → ReduceMean over (1,3) → Sub →
  * Pow 2 → ReduceMean → Add ε → Sqrt → Div (→ Mul scale, Add bias) → Reshape back, since
  * InstanceNormalization wants the group axis at 1 and would need a Transpose of its own. Run
- * before {@code fp16}, the squares and means stay float32 (Pow and ReduceMean are in its default
- * keep list) but Add ε, Sqrt and Div become half: a group whose variance exceeds 65504 (standard
- * deviation above 256) would overflow there, where the InstanceNormalization it replaces was kept
- * float32 whole (fp16 could keep the chain from ReduceMean to Sqrt in float32 by structure, as it
- * keeps the timestep embedding; it does not yet).
+ * before {@code fp16}, the statistics stay float32: Pow and ReduceMean are in its default keep
+ * list, and it keeps the Add ε, Sqrt and Div that follow such a variance by structure, so a group
+ * whose variance exceeds 65504 does not overflow (the centred values themselves are half, as the
+ * InstanceNormalization's input was).
  *
  * <p>{@code io=nhwc}: every 4-D floating-point graph input and output (sample, latent_sample,
  * hidden_states, out_sample, the VAE's sample: in the diffusion models sdrt handles these are the

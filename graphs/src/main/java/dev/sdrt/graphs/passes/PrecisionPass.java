@@ -40,7 +40,11 @@ import java.util.regex.Pattern;
  *   <li>Kept in float32: the ops named in {@code keep} (default {@link #DEFAULT_KEEP}), the
  *       timestep embedding (Sin and Cos and the arithmetic feeding them from the graph inputs:
  *       t·freq reaches 1000, where half precision keeps only 0.5 of resolution), nodes of other
- *       domains, nodes with subgraphs and the producers of values their subgraphs read.
+ *       domains, nodes with subgraphs and the producers of values their subgraphs read, and the
+ *       statistics of a normalization written out in elementwise ops (channels-last's group norm,
+ *       torch's LayerNormalization before opset 17): after a kept ReduceMean of a kept Pow (the
+ *       variance), the Add ε, Sqrt (or Reciprocal) and the Div (or Mul) that normalizes by it, so
+ *       a variance beyond 65504 is not made infinite in half precision.
  *   <li>Initializers, Constant, ConstantOfShape, Cast(to=float) and Random* nodes take the type
  *       their readers want: half when every reader computes in half, float32 otherwise.
  *       Converted weights are clamped to the target's finite range (±65504 for fp16), so no
@@ -169,6 +173,7 @@ public final class PrecisionPass implements GraphPass {
         private final Map<String, Integer> keptOps = new TreeMap<>();
         private final Map<String, Integer> unsupported = new TreeMap<>();
         private int timestepNodes;
+        private int statisticsNodes;
         private int converted;
 
         Conversion(Graph graph, long opset, PassResult.Builder result) {
@@ -220,8 +225,9 @@ public final class PrecisionPass implements GraphPass {
             result.matched(converted).rewritten(converted).added(castsAdded).removed(castsRemoved);
             result.note(String.format("%d nodes and %d initializers (%d parameters) → %s; %d casts added, %d removed",
                     converted, weights, weightElements, name(), castsAdded, castsRemoved));
-            if (!keptOps.isEmpty() || timestepNodes > 0) {
-                result.note("kept float32: " + keptOps + (timestepNodes > 0 ? ", timestep embedding: " + timestepNodes + " nodes" : ""));
+            if (!keptOps.isEmpty() || timestepNodes > 0 || statisticsNodes > 0) {
+                result.note("kept float32: " + keptOps + (timestepNodes > 0 ? ", timestep embedding: " + timestepNodes + " nodes" : "")
+                        + (statisticsNodes > 0 ? ", normalization statistics: " + statisticsNodes + " nodes" : ""));
             }
             if (!unsupported.isEmpty()) {
                 result.note("kept float32, ONNX opset " + opset + " has no " + name() + " for: " + unsupported);
@@ -250,6 +256,49 @@ public final class PrecisionPass implements GraphPass {
                     timestepNodes++;
                 }
             }
+            for (Node n : normalizationStatistics()) {
+                if (fixed.add(n)) {
+                    statisticsNodes++;
+                }
+            }
+        }
+
+        /**
+         * After each kept ReduceMean of a kept Pow (a variance): the Add ε, Sqrt and Reciprocal that
+         * turn it into a standard deviation, and the Div or Mul that normalizes by it. The normalized
+         * result has unit scale, so it is safe in half again.
+         */
+        private Set<Node> normalizationStatistics() {
+            Set<Node> found = Collections.newSetFromMap(new IdentityHashMap<>());
+            for (Node mean : graph.nodes()) {
+                Node square = mean.inputs().isEmpty() || mean.input(0) == null ? null : mean.input(0).producer();
+                if (!mean.is("ReduceMean") || !fixed.contains(mean) || square == null || !square.is("Pow") || !fixed.contains(square)) {
+                    continue;
+                }
+                Deque<Value> work = new ArrayDeque<>(List.of(mean.output(0)));
+                while (!work.isEmpty()) {
+                    Value statistic = work.pop();
+                    for (Node reader : statistic.consumerNodes()) {
+                        if (!reader.domain().isEmpty() || found.contains(reader)) {
+                            continue;
+                        }
+                        Node producer = statistic.producer();
+                        boolean isStd = producer.is("Sqrt") || producer.is("Reciprocal")
+                                || producer.is("Div") && producer.input(0).isConstant();
+                        boolean divides = reader.is("Div") && reader.input(1) == statistic;
+                        boolean toStd = reader.is("Sqrt") || reader.is("Reciprocal")
+                                || divides && reader.input(0).isConstant()
+                                || reader.is("Add") && reader.inputs().stream().anyMatch(v -> v != statistic && v != null && v.isConstant());
+                        if (toStd) {
+                            found.add(reader);
+                            work.add(reader.output(0));
+                        } else if (isStd && (divides || reader.is("Mul"))) {
+                            found.add(reader); // the normalization itself: its output has unit scale
+                        }
+                    }
+                }
+            }
+            return found;
         }
 
         /** Sin and Cos, and the elementwise arithmetic feeding them, a few steps back. */

@@ -2,6 +2,7 @@ package dev.sdrt.graphs.passes;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
 
 import dev.sdrt.graphs.OnnxChecker;
 import dev.sdrt.graphs.OnnxModel;
@@ -171,6 +172,52 @@ class PrecisionPassTest {
         g.rename(z, "z");
         g.addOutput(z);
         return new OnnxModel(g, 17);
+    }
+
+    /**
+     * A normalization written out in elementwise ops (as channels-last writes its group norm) over
+     * activations near 2000: the variance (about 1e6) is beyond half precision. Its Add ε, Sqrt and
+     * Div stay float32 with the kept ReduceMean and Pow, so the output stays that of float32; in half
+     * the variance would become infinite and every output 0.
+     */
+    @Test
+    void normalizationStatisticsStayFloat32() {
+        Graph g = new Graph("norm");
+        Value x = g.addInput("x", DataType.FLOAT, Shape.of(1, 16, 2));
+        Value mean = g.op("ReduceMean", "mean", List.of(x), Map.of("axes", new long[] {1}, "keepdims", 1L));
+        Value centered = g.op("Sub", "center", x, mean);
+        Value squared = g.op("Pow", "square", centered, g.constant("two", TensorData.scalar(2f)));
+        Value variance = g.op("ReduceMean", "variance", List.of(squared), Map.of("axes", new long[] {1}, "keepdims", 1L));
+        Value std = g.op("Sqrt", "std", g.op("Add", "eps", variance, g.constant("epsilon", TensorData.scalar(1e-5f))));
+        Value y = g.op("Mul", "gamma", g.op("Div", "normalize", centered, std), g.constant("g", TensorData.ofFloats(new long[] {2}, 1f, 1f)));
+        g.rename(y, "y");
+        g.addOutput(y);
+        OnnxModel model = new OnnxModel(g, 17);
+        float[] values = new float[32];
+        for (int i = 0; i < values.length; i++) {
+            values[i] = (i % 2 == 0 ? 1 : -1) * (2000f + 40 * i);
+        }
+        Tensor input = Tensor.ofFloats(new long[] {1, 16, 2}, values);
+        float[] expected;
+        try (OrtRunner runner = OrtRunner.builder(PassTesting.save(model, dir)).build()) {
+            expected = runner.run(Map.of("x", input)).get("y").toFloatArray();
+        }
+
+        PassResult result = PrecisionPass.fp16().apply(model);
+
+        assertThat(result.notes()).anyMatch(n -> n.contains("normalization statistics: 3 nodes"));
+        Map<String, Node> byName = nodesByName(g);
+        for (String kept : List.of("eps", "std", "normalize")) {
+            assertThat(byName.get(kept).output(0).type()).as(kept).isEqualTo(DataType.FLOAT);
+        }
+        assertThat(byName.get("gamma").output(0).type()).isEqualTo(DataType.FLOAT16);
+        try (OrtRunner runner = OrtRunner.builder(PassTesting.save(model, dir)).build()) {
+            float[] half = runner.run(Map.of("x", input)).get("y").toFloatArray();
+            for (int i = 0; i < half.length; i++) {
+                assertThat(half[i]).as("output %d", i).isCloseTo(expected[i], within(2e-2f));
+            }
+        }
+        assertThat(PrecisionPass.fp16().apply(model).changes()).as("idempotent").isZero();
     }
 
     @Test
