@@ -17,8 +17,8 @@ import java.util.Random;
 /**
  * Where an engine's time goes: its kernels timed one by one ({@link KernelProfiler}) for one call on
  * seeded random inputs at the profile's opt shapes, the inputs {@code GpuBench latency} times. What
- * {@code sdrt engine-info --profile} and {@code GpuBench profile} print; for an int8 or fp8 engine it
- * shows how much of the time ran in low precision and how much went to reformatting.
+ * {@code sdrt profile ENGINE.plan} prints; for an int8 or fp8 engine it shows how much of the time
+ * ran in low precision and how much went to reformatting.
  */
 public final class EngineKernelProfile {
 

@@ -1,13 +1,12 @@
 package dev.sdrt.cli.bench;
 
-import dev.sdrt.calibration.FidelityReport;
-
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonPrimitive;
+import dev.sdrt.calibration.FidelityReport;
 import dev.sdrt.cli.bench.BenchResult.Cell;
 import dev.sdrt.cli.bench.BenchResult.VariantResult;
 import dev.sdrt.cli.bench.BenchSettings.Size;

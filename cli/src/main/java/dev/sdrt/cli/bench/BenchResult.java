@@ -1,7 +1,6 @@
 package dev.sdrt.cli.bench;
 
 import dev.sdrt.calibration.FidelityReport;
-
 import dev.sdrt.cli.bench.BenchSettings.Size;
 import java.nio.file.Path;
 import java.time.Instant;

@@ -1,16 +1,15 @@
 package dev.sdrt.cli.bench;
 
 import dev.sdrt.calibration.FidelityReport;
-
 import dev.sdrt.cli.bench.BenchResult.Cell;
 import dev.sdrt.cli.bench.BenchResult.CellStatus;
 import dev.sdrt.cli.bench.BenchResult.VariantResult;
 import dev.sdrt.cli.bench.BenchSettings.Size;
 import dev.sdrt.runtime.pipeline.GeneratedImage;
 import dev.sdrt.runtime.pipeline.GenerationRequest;
+import dev.sdrt.runtime.pipeline.Pipeline;
 import dev.sdrt.runtime.pipeline.PipelineSpec;
 import dev.sdrt.runtime.pipeline.StepListener;
-import dev.sdrt.runtime.pipeline.Pipeline;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.time.Instant;
