@@ -68,6 +68,14 @@ public final class CpuLoopDevice implements LoopDevice {
         return new DeviceTensor(memory, label, dtype, shape, 0);
     }
 
+    /** Host memory: the garbage collector takes it back once nothing refers to the tensor. */
+    @Override
+    public void free(DeviceTensor tensor) {
+        if (tensor.offset() != 0) {
+            throw new IllegalArgumentException("free the tensor allocate returned, not a view of it: " + tensor);
+        }
+    }
+
     @Override
     public void upload(List<DeviceTensor> targets, List<Tensor> sources) {
         if (recording != null) {

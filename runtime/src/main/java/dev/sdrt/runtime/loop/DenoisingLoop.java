@@ -82,7 +82,10 @@ public final class DenoisingLoop implements AutoCloseable {
 
     private static final String FEATURE = "deepcache_feature";
 
-    /** Few shapes are live at once in practice; past this many, the least recently used one goes. */
+    /**
+     * Few shapes are live at once in practice; past this many, the least recently used one goes, its
+     * replay and device memory freed (a service that sees many sizes does not grow without bound).
+     */
     private static final int MAX_WORKSPACES = 4;
 
     private final LoopDevice device;
@@ -126,14 +129,20 @@ public final class DenoisingLoop implements AutoCloseable {
         final Map<String, DeviceTensor> text = new LinkedHashMap<>();
         LoopDevice.Replay captured;
 
-        /**
-         * Frees the captured launches. LoopDevice has no call to free tensors: the device reclaims
-         * them (TrtLoopDevice when it closes).
-         */
-        void closeReplay() {
+        /** Frees the captured launches, then every tensor (after the launches, which read them). */
+        void close(LoopDevice device) {
             if (captured != null) {
                 captured.close();
             }
+            List<DeviceTensor> tensors = new ArrayList<>(List.of(timesteps, coefficients, noise, modelOutput, image));
+            tensors.addAll(List.of(latents));
+            tensors.addAll(List.of(previous));
+            tensors.addAll(List.of(modelInput));
+            tensors.addAll(text.values());
+            if (feature != null) {
+                tensors.add(feature);
+            }
+            tensors.forEach(device::free);
         }
     }
 
@@ -261,6 +270,12 @@ public final class DenoisingLoop implements AutoCloseable {
         if (existing != null) {
             return existing;
         }
+        // Make room first, so the new shape can reuse what the least recently used one frees.
+        if (workspaces.size() >= MAX_WORKSPACES) {
+            Iterator<Workspace> leastRecentlyUsed = workspaces.values().iterator();
+            leastRecentlyUsed.next().close(device);
+            leastRecentlyUsed.remove();
+        }
         long[] latentShape = r.latentShape();
         Workspace w = new Workspace();
         w.timesteps = device.allocate("timesteps", DType.FLOAT32, steps, inputShape[0]);
@@ -299,11 +314,6 @@ public final class DenoisingLoop implements AutoCloseable {
                 throw new IllegalArgumentException(models.deepCacheFull().name() + " has no output '" + FEATURE + "'");
             }
             w.feature = device.allocate(FEATURE, feature.dtype(), featureShape(feature, dims, r, inputShape));
-        }
-        if (workspaces.size() >= MAX_WORKSPACES) {
-            Iterator<Workspace> leastRecentlyUsed = workspaces.values().iterator();
-            leastRecentlyUsed.next().closeReplay();
-            leastRecentlyUsed.remove();
         }
         workspaces.put(key.toString(), w);
         return w;
@@ -344,7 +354,7 @@ public final class DenoisingLoop implements AutoCloseable {
 
     @Override
     public void close() {
-        workspaces.values().forEach(Workspace::closeReplay);
+        workspaces.values().forEach(w -> w.close(device));
         workspaces.clear();
     }
 }

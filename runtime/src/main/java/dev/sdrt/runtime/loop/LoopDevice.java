@@ -26,6 +26,14 @@ public interface LoopDevice extends AutoCloseable {
     DeviceTensor allocate(String label, DType dtype, long... shape);
 
     /**
+     * Gives back a tensor {@link #allocate} returned (not a view of one). Returns without waiting:
+     * memory that queued work may still use is released after the next synchronization. A device
+     * frees everything it holds when it closes; this is for callers that outlive many shapes (a
+     * service's request loop), so that memory does not grow with every new size.
+     */
+    void free(DeviceTensor tensor);
+
+    /**
      * Queues copies of the host tensors into the device tensors, pairwise (same dtype and size):
      * one staging buffer and one transfer on devices that have them.
      */

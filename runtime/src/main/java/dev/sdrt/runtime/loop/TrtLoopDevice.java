@@ -33,6 +33,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.function.Consumer;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.logging.Logger;
@@ -95,6 +96,8 @@ public final class TrtLoopDevice implements LoopDevice {
     private CudaStream stream;
     private String gpuName = "";
     private final List<DeviceBuffer> allocations = new ArrayList<>();
+    /** Models loaded here (closed by whoever loaded them), whose contexts {@link #free} may retire. */
+    private final List<TrtModel> models = new ArrayList<>();
     private final Set<Graph> graphs = Collections.newSetFromMap(new IdentityHashMap<>());
     private PinnedBuffer uploadStaging;
     /** Bytes of {@link #uploadStaging} that queued copies may still read (reset by a synchronization). */
@@ -184,6 +187,7 @@ public final class TrtLoopDevice implements LoopDevice {
         try {
             TrtModel loaded = new TrtModel(plan.toString(), engine, activations);
             activations.expect(engine.deviceMemorySize());
+            models.add(loaded);
             return loaded;
         } catch (RuntimeException e) {
             engine.close();
@@ -280,7 +284,7 @@ public final class TrtLoopDevice implements LoopDevice {
                 }
                 shapes.put(spec.name(), shape);
             }
-            Shaped shaped = context(shapes, bindingKey(in, out));
+            Shaped shaped = context(shapes, bindings(in, out));
             for (TensorSpec spec : outputs.values()) {
                 DeviceTensor t = out.get(spec.name());
                 checkType(spec, t, "output");
@@ -319,31 +323,33 @@ public final class TrtLoopDevice implements LoopDevice {
 
         /**
          * What a launch binds, as a context sees it: each tensor's address, or "slot" for a view TensorRT
-         * cannot take as it is (it is bound to the context's own aligned slot, the same every time).
+         * cannot take as it is (it is bound to the context's own aligned slot, the same every time); and
+         * every address the launch reads or writes, for {@link #retireContextsInto}.
          */
-        private static String bindingKey(Map<String, DeviceTensor> in, Map<String, DeviceTensor> out) {
+        private static Bindings bindings(Map<String, DeviceTensor> in, Map<String, DeviceTensor> out) {
             StringBuilder key = new StringBuilder();
+            List<Long> addresses = new ArrayList<>();
             for (Map<String, DeviceTensor> side : List.of(in, out)) {
                 new TreeMap<>(side).forEach((n, t) -> {
                     long at = address(t).address();
                     key.append(n).append('=').append(aligned(at) ? Long.toHexString(at) : "slot").append(';');
+                    addresses.add(at);
                 });
-                key.append('|');
             }
-            return key.toString();
+            return new Bindings(key.toString(), addresses.stream().mapToLong(Long::longValue).toArray());
         }
 
         /**
          * The context for these input shapes that is launched with {@code bindings} (null: any, for
          * shape queries); a context not yet launched is taken for the first bindings that ask.
          */
-        private Shaped context(Map<String, long[]> inputShapes, String bindings) {
+        private Shaped context(Map<String, long[]> inputShapes, Bindings bindings) {
             checkOpen();
             StringBuilder key = new StringBuilder();
             inputShapes.forEach((n, s) -> key.append(n).append(Arrays.toString(s)).append(';'));
             List<Shaped> forShapes = contexts.computeIfAbsent(key.toString(), k -> new ArrayList<>());
             for (Shaped candidate : forShapes) {
-                if (bindings == null || bindings.equals(candidate.bindings)) {
+                if (bindings == null || candidate.bindings != null && bindings.key().equals(candidate.bindings.key())) {
                     return candidate;
                 }
             }
@@ -379,6 +385,25 @@ public final class TrtLoopDevice implements LoopDevice {
             shaped.bindings = bindings;
             forShapes.add(shaped);
             return shaped;
+        }
+
+        /**
+         * Takes out the contexts whose launches read or write memory in [{@code from}, {@code to}) and
+         * hands them to {@code retire}: that memory is being freed, and a context keeps its bindings.
+         */
+        void retireContextsInto(long from, long to, Consumer<Shaped> retire) {
+            if (closed) {
+                return;
+            }
+            for (List<Shaped> forShapes : contexts.values()) {
+                forShapes.removeIf(shaped -> {
+                    boolean bound = shaped.bindings != null && shaped.bindings.touches(from, to);
+                    if (bound) {
+                        retire.accept(shaped);
+                    }
+                    return bound;
+                });
+            }
         }
 
         private void checkOpen() {
@@ -441,6 +466,14 @@ public final class TrtLoopDevice implements LoopDevice {
         }
     }
 
+    /** What a context is launched with: the key it is found by, and every address it reads or writes. */
+    record Bindings(String key, long[] addresses) {
+        /** Whether a bound tensor starts in [{@code from}, {@code to}): memory being freed. */
+        boolean touches(long from, long to) {
+            return Arrays.stream(addresses).anyMatch(a -> a >= from && a < to);
+        }
+    }
+
     /** An execution context whose input shapes are set for good, and the output shapes they give. */
     static final class Shaped {
         final TrtExecutionContext context;
@@ -449,8 +482,8 @@ public final class TrtLoopDevice implements LoopDevice {
         private final Map<String, DeviceBuffer> slots = new HashMap<>();
         /** Whether enqueueV3 ran outside a capture since the shapes were set (TensorRT's set-up is done). */
         boolean warm;
-        /** The bindings this context is launched with ({@code bindingKey}); null until its first launch. */
-        String bindings;
+        /** The bindings this context is launched with; null until its first launch. */
+        Bindings bindings;
 
         Shaped(TrtExecutionContext context, Map<String, long[]> outputShapes) {
             this.context = context;
@@ -523,6 +556,41 @@ public final class TrtLoopDevice implements LoopDevice {
         DeviceBuffer buffer = DeviceBuffer.allocate(Tensor.numElements(shape) * dtype.byteSize(), label);
         allocations.add(buffer);
         return new DeviceTensor(buffer, label, dtype, shape, 0);
+    }
+
+    /**
+     * Frees a tensor {@link #allocate} returned. Its memory, and the execution contexts whose
+     * launches use it, are released now when no work is queued, else after the next synchronization
+     * (queued work may still use them); nothing waits here. On a closed device this does nothing
+     * (closing freed everything).
+     */
+    @Override
+    public void free(DeviceTensor tensor) {
+        if (closed) {
+            return;
+        }
+        if (!(tensor.allocation() instanceof DeviceBuffer buffer) || !allocations.contains(buffer)) {
+            throw new IllegalArgumentException(tensor + " was not allocated by this device, or is freed already");
+        }
+        if (tensor.offset() != 0 || tensor.byteSize() != buffer.byteSize()) {
+            throw new IllegalArgumentException("free the tensor allocate returned, not a view of it: " + tensor);
+        }
+        if (recording != null) {
+            throw new IllegalStateException("cannot free " + tensor + " while capturing");
+        }
+        allocations.remove(buffer);
+        long from = buffer.pointer().address();
+        long to = from + buffer.byteSize();
+        List<AutoCloseable> released = new ArrayList<>();
+        for (TrtModel model : models) {
+            model.retireContextsInto(from, to, shaped -> released.add(shaped::close));
+        }
+        released.add(buffer);
+        if (pending) {
+            freeAfterSync.addAll(released);
+        } else {
+            released.forEach(TrtLoopDevice::closeQuietly);
+        }
     }
 
     /** The device address of a tensor: its allocation's plus the view's offset. */

@@ -24,13 +24,12 @@ import java.util.Optional;
  * outputs on the host anyway and are not timed: calibration reads its taps' maxima after every step,
  * and one synchronization per step costs it nothing that matters.
  *
- * <p>Device tensors are allocated for a call's shapes and reused while the shapes stay the same; a
- * {@link LoopDevice} frees memory only when it closes, so allocating per call would grow without
- * bound. Outputs are sized by {@link LoopModel#outputShapes} where the model can tell (TensorRT
+ * <p>Device tensors are allocated for a call's shapes and reused while the shapes stay the same;
+ * new shapes free the old tensors first. Outputs are sized by {@link LoopModel#outputShapes} where the model can tell (TensorRT
  * engines), otherwise from the declared output shapes, whose dynamic dimensions must be named after
  * input dimensions (as in sdrt's exports; ONNX Runtime keeps the names).
  *
- * <p>Closing closes the model; the device stays the caller's. Not thread-safe.
+ * <p>Closing frees its tensors and closes the model; the device stays the caller's. Not thread-safe.
  */
 public final class LoopDeviceDenoiser implements Denoiser {
     private final LoopDevice device;
@@ -115,8 +114,7 @@ public final class LoopDeviceDenoiser implements Denoiser {
 
     private void allocate(Map<String, long[]> inputShapes) {
         Map<String, long[]> outputShapes = outputShapes(inputShapes);
-        inputBuffers.clear();
-        outputBuffers.clear();
+        freeBuffers();
         inputShapes.forEach((name, shape) ->
                 inputBuffers.put(name, device.allocate(name, model.inputs().get(name).dtype(), shape)));
         for (TensorSpec spec : model.outputs().values()) {
@@ -155,6 +153,15 @@ public final class LoopDeviceDenoiser implements Denoiser {
 
     @Override
     public void close() {
+        freeBuffers();
         model.close();
+    }
+
+    private void freeBuffers() {
+        inputBuffers.values().forEach(device::free);
+        outputBuffers.values().forEach(device::free);
+        inputBuffers.clear();
+        outputBuffers.clear();
+        boundShapes = null;
     }
 }

@@ -48,6 +48,8 @@ class DenoisingLoopShapesTest {
     /** Allocates, records launches, counts captures and closed replays, and returns zeros. */
     private static final class FakeDevice implements LoopDevice {
         final Map<String, long[]> allocated = new LinkedHashMap<>();
+        final java.util.Set<Object> freed = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        int allocations;
         final List<String> launches = new ArrayList<>();
         long syncs;
         int captures;
@@ -61,7 +63,13 @@ class DenoisingLoopShapesTest {
         @Override
         public DeviceTensor allocate(String label, DType dtype, long... shape) {
             allocated.put(label, shape.clone());
+            allocations++;
             return new DeviceTensor(new Object(), label, dtype, shape, 0);
+        }
+
+        @Override
+        public void free(DeviceTensor tensor) {
+            assertThat(freed.add(tensor.allocation())).as("freed twice: %s", tensor).isTrue();
         }
 
         @Override
@@ -167,17 +175,21 @@ class DenoisingLoopShapesTest {
     }
 
     @Test
-    void pastTheBoundOnlyTheLeastRecentlyUsedShapeLosesItsReplay() {
+    void pastTheBoundOnlyTheLeastRecentlyUsedShapeLosesItsReplayAndMemory() {
         FakeDevice device = new FakeDevice();
         try (DenoisingLoop loop = new DenoisingLoop(device, models(true), true)) {
+            int perShape = 0;
             for (int width : new int[] {4, 6, 8, 10}) {
                 assertThat(loop.run(request(width)).replayed()).as("first request of width %d", width).isFalse();
+                perShape = perShape == 0 ? device.allocations : perShape;
             }
             assertThat(loop.run(request(4)).replayed()).isTrue();
+            assertThat(device.freed).isEmpty();
             // The bound of four is reached: a fifth shape evicts width 6, now the least recently used.
             loop.run(request(12));
             assertThat(device.captures).isEqualTo(5);
             assertThat(device.closedReplays).isEqualTo(1);
+            assertThat(device.freed).as("the evicted shape's tensors are freed").hasSize(perShape);
 
             assertThat(loop.run(request(4)).replayed()).as("the hot shape keeps its capture").isTrue();
             assertThat(loop.run(request(8)).replayed()).isTrue();
@@ -188,5 +200,6 @@ class DenoisingLoopShapesTest {
             assertThat(device.closedReplays).as("width 12, by then the least recently used, made way for it").isEqualTo(2);
         }
         assertThat(device.closedReplays).as("closing the loop closes the four it holds").isEqualTo(6);
+        assertThat(device.freed).as("every tensor the loop allocated is freed by the end").hasSize(device.allocations);
     }
 }

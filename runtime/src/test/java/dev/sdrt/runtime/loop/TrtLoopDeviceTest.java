@@ -24,6 +24,16 @@ class TrtLoopDeviceTest {
     @TempDir
     Path tmp;
 
+    /** Freeing memory retires the contexts whose launches bind a tensor starting inside it, and only those. */
+    @Test
+    void bindingsTouchTheMemoryTheirTensorsStartIn() {
+        TrtLoopDevice.Bindings bindings = new TrtLoopDevice.Bindings("sample=1000;out=2000;", new long[] {0x1000, 0x2000});
+        assertThat(bindings.touches(0x1000, 0x1100)).isTrue();
+        assertThat(bindings.touches(0x1f00, 0x2001)).isTrue();
+        assertThat(bindings.touches(0x1001, 0x2000)).as("the end is exclusive").isFalse();
+        assertThat(bindings.touches(0x3000, 0x4000)).isFalse();
+    }
+
     @Test
     void aMissingEngineIsNamedWithTheCommandThatBuildsIt() throws Exception {
         Path onnx = Files.writeString(tmp.resolve("unet.onnx"), "not really onnx");

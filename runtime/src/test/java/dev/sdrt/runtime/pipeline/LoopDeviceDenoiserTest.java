@@ -27,6 +27,7 @@ class LoopDeviceDenoiserTest {
     private static final class CountingDevice implements LoopDevice {
         final CpuLoopDevice cpu = new CpuLoopDevice(2);
         final List<String> allocated = new ArrayList<>();
+        final List<String> freed = new ArrayList<>();
         int uploads;
         int launches;
 
@@ -39,6 +40,12 @@ class LoopDeviceDenoiserTest {
         public DeviceTensor allocate(String label, DType dtype, long... shape) {
             allocated.add(label + Tensor.formatShape(shape));
             return cpu.allocate(label, dtype, shape);
+        }
+
+        @Override
+        public void free(DeviceTensor tensor) {
+            freed.add(tensor.label() + Tensor.formatShape(tensor.shape()));
+            cpu.free(tensor);
         }
 
         @Override
@@ -120,6 +127,9 @@ class LoopDeviceDenoiserTest {
             assertThat(denoiser.run(other).get("out_sample").toFloatArray())
                     .isNotEqualTo(direct.get("out_sample").toFloatArray());
             assertThat(device.allocated).hasSize(4);
+            assertThat(device.freed).isEmpty();
+            denoiser.close();
+            assertThat(device.freed).as("closing frees its tensors").containsExactlyElementsOf(device.allocated);
         }
     }
 
