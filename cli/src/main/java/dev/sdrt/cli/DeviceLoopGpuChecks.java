@@ -66,6 +66,7 @@ public final class DeviceLoopGpuChecks {
                 new Check("replayed loop matches the host loop, 1 sync per batch", this::replayMatchesHost),
                 new Check("unguided and two-image requests on dynamic engines", this::otherShapes),
                 new Check("DeepCache N=3 matches the host loop", this::deepCacheMatchesHost),
+                new Check("past four shapes the oldest is freed; later requests still match", this::evictedShapesAreFreed),
                 new Check("a missing engine is named with its build command", this::missingEngineIsNamed),
                 new Check("a wrongly shaped output is refused by name", this::wrongOutputShapeIsRefused));
     }
@@ -111,6 +112,25 @@ public final class DeviceLoopGpuChecks {
     public void deepCacheMatchesHost() throws Exception {
         compare(GenerationRequest.of("a house").withSteps(6).withSeed(5).withDeepCache(3, false), true);
         compare(GenerationRequest.of("a house").withSteps(6).withSeed(5).withDeepCache(3, false), false);
+    }
+
+    /**
+     * Seven requests over five step counts on one replaying pipeline: the fifth evicts the first
+     * workspace (its CUDA graph, tensors and the contexts bound to them are freed), and the shapes
+     * asked for again are set up afresh, perhaps at the same addresses. Every result matches the host.
+     */
+    public void evictedShapesAreFreed() throws Exception {
+        Path folder = pipeline();
+        try (Pipeline host = Pipeline.open(folder, 0); TrtLoopDevice device = new TrtLoopDevice();
+                Pipeline p = Pipeline.openOnDevice(folder, 0, 4, device, true)) {
+            for (int steps : new int[] {2, 3, 4, 5, 6, 2, 3}) {
+                GenerationRequest request = GenerationRequest.of("a kite").withSteps(steps).withSeed(9);
+                double rel = Tensors.maxRelDiff(p.generate(request, (d, t) -> { }).latents(),
+                        host.generate(request, (d, t) -> { }).latents());
+                System.out.printf(Locale.ROOT, "     %d steps: latents max rel diff %.2e%n", steps, rel);
+                require(rel <= TOLERANCE, steps + " steps: latents differ from the host loop by " + rel);
+            }
+        }
     }
 
     public void missingEngineIsNamed() throws Exception {

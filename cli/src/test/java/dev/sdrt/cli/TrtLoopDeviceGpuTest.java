@@ -93,4 +93,10 @@ class TrtLoopDeviceGpuTest {
     void aWronglyShapedOutputIsRefusedByName() throws Exception {
         checks.wrongOutputShapeIsRefused();
     }
+
+    @Test
+    @Order(10)
+    void pastFourShapesTheOldestIsFreedAndLaterRequestsStillMatch() throws Exception {
+        checks.evictedShapesAreFreed();
+    }
 }
