@@ -4,11 +4,9 @@ import dev.sdrt.enginebuilder.EngineKernelProfile;
 import dev.sdrt.enginebuilder.RandomInputs;
 import dev.sdrt.runtime.io.AtomicFiles;
 import dev.sdrt.runtime.ort.OrtProfile;
-import dev.sdrt.runtime.tensor.Npy;
 import dev.sdrt.runtime.tensor.Tensor;
 import dev.sdrt.runtime.tensor.TensorSpec;
 import dev.sdrt.runtime.trt.TensorRt;
-import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -91,7 +89,7 @@ final class ProfileCommand implements Callable<Integer> {
         } else {
             Map<String, Long> sizes = new LinkedHashMap<>(DEFAULT_DIMS);
             sizes.putAll(parseDims(dims));
-            Map<String, Tensor> given = readInputs(inputFiles);
+            Map<String, Tensor> given = RunOnnxCommand.readInputs(inputFiles);
             int threadCount = threads != null ? threads : Runtime.getRuntime().availableProcessors();
             OrtProfile profile = OrtProfile.of(model, specs -> inputsFor(specs, sizes, given), warmup, runs, threadCount);
             report = "Node profile of " + model + "\n\n" + profile.toMarkdown(top);
@@ -124,18 +122,6 @@ final class ProfileCommand implements Callable<Integer> {
             }
         }
         return sizes;
-    }
-
-    private static Map<String, Tensor> readInputs(List<String> specs) throws IOException {
-        Map<String, Tensor> inputs = new LinkedHashMap<>();
-        for (String input : specs) {
-            int eq = input.indexOf('=');
-            if (eq <= 0 || eq == input.length() - 1) {
-                throw new IllegalArgumentException("--input must look like NAME=FILE.npy, got '" + input + "'");
-            }
-            inputs.put(input.substring(0, eq), Npy.read(Path.of(input.substring(eq + 1))));
-        }
-        return inputs;
     }
 
     /** The given inputs, and seeded random ones for the rest, their symbolic dimensions sized from {@code sizes}. */
