@@ -33,9 +33,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.function.Consumer;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.function.Consumer;
 import java.util.logging.Logger;
 import org.bytedeco.javacpp.Pointer;
 
@@ -335,6 +335,7 @@ public final class TrtLoopDevice implements LoopDevice {
                     key.append(n).append('=').append(aligned(at) ? Long.toHexString(at) : "slot").append(';');
                     addresses.add(at);
                 });
+                key.append('|');
             }
             return new Bindings(key.toString(), addresses.stream().mapToLong(Long::longValue).toArray());
         }
