@@ -25,9 +25,10 @@ import java.util.stream.Stream;
 /**
  * Where a model's time goes on ONNX Runtime, node by node: its profiler's trace of several runs, as
  * the median time of every node (grouped by op type) beside the median time of a whole run. The
- * gap between the two is ONNX Runtime's own work between nodes, and the profiler's: on the SD 1.5
- * UNet (2 cores) a profiled run took 1.78 s where an unprofiled one takes 1.29 s, so whole-run
- * times come from {@code sdrt bench}, and this profile says where inside a run the time goes.
+ * gap between the two is ONNX Runtime's own work between nodes, the profiler's bookkeeping
+ * included, so whole-run times come from {@code sdrt bench}; this profile says where inside a run
+ * the time goes. Large models need warm-up: the SD 1.5 UNet at 64×64 latents ran its first two
+ * calls at over twice its steady time on a 2-core machine.
  *
  * @param nodes      every node of the run, in execution order (ONNX Runtime's names: after its own
  *                   fusions, a node may stand for several of the model's)
