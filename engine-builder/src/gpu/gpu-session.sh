@@ -10,7 +10,7 @@
 # 1 prompt: the scales' values do not change the speed); the graphs are written side by side (fp16; fp16 then qdq int8;
 # fp16 then qdq fp8: Q/DQ with half scales, no Casts around them) and built side by side (static, opt level
 # LOWP_OPT_LEVEL, default 2, the same for all), then each engine is timed alone (eager and CUDA-graph replay) and
-# profiled kernel by kernel. LOWP_MODES (default "fp16 int8 fp8") may add int8-qdq-first / fp8-qdq-first: qdq on the
+# compared with fp16 on one step's random inputs (output cosine), and profiled kernel by kernel. LOWP_MODES (default "fp16 int8 fp8") may add int8-qdq-first / fp8-qdq-first: qdq on the
 # float32 graph, then fp16 (Casts around every Q/DQ), to measure which form TensorRT fuses better.
 # Phases run in the order below; each has its own time limit, and one that fails or runs out of time does not stop
 # the rest. The SD 1.5 UNet engine (issue 5's numbers; about 4.5 minutes to build at opt level 3 on an H100) builds
@@ -117,11 +117,18 @@ if [[ $plan == lowp ]]; then
   }
   export -f lowp_prepare lowp_build
   phase lowp-prepare 200 lowp_prepare
-  # Leave about 40 s per engine for its latency (load, 120 timed calls): engines nobody times are wasted.
-  phase lowp-build $(($(left) - 40 * $(wc -w <<<"$LOWP_MODES"))) lowp_build
+  # Leave about 60 s per engine for its latency (load, 120 timed calls) and its comparison with fp16:
+  # engines nobody times are wasted.
+  phase lowp-build $(($(left) - 60 * $(wc -w <<<"$LOWP_MODES"))) lowp_build
   for m in $LOWP_MODES; do
     [[ -f $lp/unet-$m.plan ]] || continue
     phase "lowp-latency-$m" 60 bash "$here/gpu-run.sh" bench latency --engine "$lp/unet-$m.plan" --runs 100 --warmup 20
+  done
+  for m in $LOWP_MODES; do
+    [[ $m != fp16 && -f $lp/unet-$m.plan && -f $lp/unet-fp16.plan ]] || continue
+    # one denoising step's error against fp16, on the same random inputs
+    phase "lowp-compare-$m" 40 bash "$here/gpu-run.sh" bench compare --engine "$lp/unet-$m.plan" \
+      --reference "$lp/unet-fp16.plan"
   done
   for m in $LOWP_MODES; do
     [[ -f $lp/unet-$m.plan ]] || continue
@@ -130,7 +137,7 @@ if [[ $plan == lowp ]]; then
   done
   echo
   echo "GPU session $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null)"
-  for p in lowp-prepare lowp-build $(for m in $LOWP_MODES; do echo "lowp-latency-$m lowp-profile-$m"; done); do
+  for p in lowp-prepare lowp-build $(for m in $LOWP_MODES; do echo "lowp-latency-$m lowp-compare-$m lowp-profile-$m"; done); do
     echo "$p: ${result[$p]:-not run}"
   done
   bash "$here/lowp-table.sh" "$out" $LOWP_MODES

@@ -12,8 +12,8 @@ modes=("$@")
 median() { grep -h "^| $1" "$2" 2>/dev/null | head -n 1 | sed -E 's/^[^|]*\|[^|]*\| *([0-9.]+) ms.*/\1/'; }
 failures=""
 fp16_graph=$(median "CUDA graph replay" "$dir/lowp-latency-fp16.log")
-echo "| engine | build | plan | eager ms/step | CUDA graph ms/step | speed-up vs fp16 (graph) |"
-echo "|---|---|---|---|---|---|"
+echo "| engine | build | plan | eager ms/step | CUDA graph ms/step | speed-up vs fp16 (graph) | one step vs fp16 |"
+echo "|---|---|---|---|---|---|---|"
 for m in "${modes[@]}"; do
   build=$(grep -h '^built ' "$dir/lowp-build-$m.log" 2>/dev/null | grep -oE '[0-9.]+ s$' | head -n 1)
   size=$(grep -h '^engine ' "$dir/lowp-build-$m.log" 2>/dev/null | grep -oE '\([^()]*\)$' | head -n 1 | tr -d '()')
@@ -23,7 +23,10 @@ for m in "${modes[@]}"; do
   if [[ -n $fp16_graph && -n $graph ]]; then
     speedup=$(awk -v a="$fp16_graph" -v b="$graph" 'BEGIN { printf "%.2fx", a / b }')
   fi
-  echo "| $m | ${build:-n/a} | ${size:-n/a} | ${eager:-n/a} | ${graph:-n/a} | $speedup |"
+  # "| output out_sample | cosine 0.999871, max rel diff 1.2e-02 |" -> "cosine 0.999871, max rel diff 1.2e-02"
+  step=$(grep -h '^| output ' "$dir/lowp-compare-$m.log" 2>/dev/null | head -n 1 | sed -E 's/^[^|]*\|[^|]*\| *(.*[^ ]) *\|$/\1/')
+  [[ $m == fp16 ]] && step=ref
+  echo "| $m | ${build:-n/a} | ${size:-n/a} | ${eager:-n/a} | ${graph:-n/a} | $speedup | ${step:-n/a} |"
   if [[ -z $build && -f $dir/lowp-build-$m.log ]]; then
     failures+="$m build, last lines:"$'\n'"$(tail -n 4 "$dir/lowp-build-$m.log")"$'\n'
   fi

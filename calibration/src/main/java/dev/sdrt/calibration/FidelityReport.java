@@ -1,5 +1,6 @@
 package dev.sdrt.calibration;
 
+import dev.sdrt.runtime.tensor.Tensors;
 import java.util.Locale;
 
 /**
@@ -38,18 +39,9 @@ public record FidelityReport(double latentCosine, double latentPsnr, double imag
                 imageCosine(baselineImages, variantImages), psnr8(baselineImages, variantImages));
     }
 
-    /** Cosine similarity of two equally long vectors. */
+    /** Cosine similarity of two equally long vectors ({@link Tensors#cosine}). */
     public static double cosine(float[] a, float[] b) {
-        checkLengths(a.length, b.length);
-        double dot = 0;
-        double na = 0;
-        double nb = 0;
-        for (int i = 0; i < a.length; i++) {
-            dot += (double) a[i] * b[i];
-            na += (double) a[i] * a[i];
-            nb += (double) b[i] * b[i];
-        }
-        return cosineOf(dot, na, nb);
+        return Tensors.cosine(a, b);
     }
 
     /** Cosine similarity of two sets of 8-bit images, pixels read as unsigned and mapped to [-1, 1]. */

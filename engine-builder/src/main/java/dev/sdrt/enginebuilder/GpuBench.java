@@ -1,6 +1,7 @@
 package dev.sdrt.enginebuilder;
 
 import dev.sdrt.runtime.tensor.Tensor;
+import dev.sdrt.runtime.tensor.Tensors;
 import dev.sdrt.runtime.trt.Cuda;
 import dev.sdrt.runtime.trt.CudaEvent;
 import dev.sdrt.runtime.trt.CudaGraph;
@@ -27,11 +28,13 @@ import java.util.Random;
  *      [--workspace-mib N] [--timing-cache F] [--refit] [--no-tf32] [--pass-spec S]
  * java -cp 'app/lib/*' dev.sdrt.enginebuilder.GpuBench latency --engine Y [--runs 100] [--warmup 20]
  * java -cp 'app/lib/*' dev.sdrt.enginebuilder.GpuBench all --onnx X --out Y [build options] [--runs N] [--warmup N]
+ * java -cp 'app/lib/*' dev.sdrt.enginebuilder.GpuBench compare --engine Y --reference Z
  * </pre>
  * Latency is timed with CUDA events around each call and reported as the median (and p10/p90) of
  * {@code --runs} calls (at least 100), for (a) eager enqueueV3 and (b) replay of a CUDA graph
  * captured from one enqueue, on seeded random inputs at the profile's opt shapes ({@code sdrt profile
- * ENGINE.plan} times every kernel of one call).
+ * ENGINE.plan} times every kernel of one call). {@code compare} runs two engines of one graph (int8
+ * and fp16, say) on the same inputs and gives the cosine of their outputs.
  */
 public final class GpuBench {
 
@@ -40,8 +43,8 @@ public final class GpuBench {
     private GpuBench() {}
 
     public static void main(String[] args) throws IOException {
-        if (args.length == 0 || !List.of("build", "latency", "all").contains(args[0])) {
-            usage("a command: build, latency or all");
+        if (args.length == 0 || !List.of("build", "latency", "all", "compare").contains(args[0])) {
+            usage("a command: build, latency, all or compare");
         }
         Map<String, String> options = parseOptions(Arrays.copyOfRange(args, 1, args.length));
         if (!TensorRt.isAvailable()) {
@@ -51,6 +54,11 @@ public final class GpuBench {
         GpuBench bench = new GpuBench();
         bench.rows.put("GPU", Cuda.deviceName() + " (sm " + Cuda.computeCapability() + ")");
         bench.rows.put("TensorRT", TensorRt.version());
+        if (args[0].equals("compare")) {
+            bench.compare(Path.of(require(options, "engine")), Path.of(require(options, "reference")));
+            bench.printTable();
+            return;
+        }
         Path engine;
         if (args[0].equals("latency")) {
             engine = Path.of(require(options, "engine"));
@@ -116,6 +124,44 @@ public final class GpuBench {
                 float[] replay = time(runs, warmup, stream, start, end, () -> graph.launch(stream));
                 rows.put("CUDA graph replay, median of " + runs, summary(replay));
             }
+        }
+    }
+
+    /**
+     * One call of {@code enginePath} and of {@code referencePath} on the same seeded random inputs (at
+     * the engine's opt shapes): per output, the cosine similarity and max relative difference against
+     * the reference. For an int8 or fp8 engine against the fp16 engine of the same graph, this is
+     * the error of one denoising step.
+     */
+    private void compare(Path enginePath, Path referencePath) throws IOException {
+        BuildEnvironment here = BuildEnvironment.detect();
+        EngineCache.verifyLoadable(enginePath, here);
+        EngineCache.verifyLoadable(referencePath, here);
+        Map<String, Tensor> outputs;
+        Map<String, Tensor> inputs;
+        try (TrtEngine engine = TrtEngine.load(enginePath);
+                TrtExecutionContext context = engine.createContext();
+                CudaStream stream = CudaStream.create()) {
+            inputs = EngineKernelProfile.randomInputsAtOptShapes(engine, new Random(42));
+            outputs = context.run(inputs, stream);
+        }
+        Map<String, Tensor> reference;
+        try (TrtEngine engine = TrtEngine.load(referencePath);
+                TrtExecutionContext context = engine.createContext();
+                CudaStream stream = CudaStream.create()) {
+            reference = context.run(inputs, stream);
+        }
+        rows.put("engine vs reference", enginePath.getFileName() + " vs " + referencePath.getFileName());
+        rows.put("inputs", describe(inputs));
+        for (Map.Entry<String, Tensor> output : outputs.entrySet()) {
+            Tensor expected = reference.get(output.getKey());
+            if (expected == null) {
+                rows.put("output " + output.getKey(), "the reference has no such output");
+                continue;
+            }
+            rows.put("output " + output.getKey(), String.format(Locale.ROOT, "cosine %.6f, max rel diff %.3e",
+                    Tensors.cosine(output.getValue().toFloatArray(), expected.toFloatArray()),
+                    Tensors.maxRelDiff(output.getValue(), expected)));
         }
     }
 
@@ -185,7 +231,8 @@ public final class GpuBench {
                 + "                 [--static] [--opt-level 3] [--workspace-mib N] [--timing-cache F] [--refit]\n"
                 + "                 [--no-tf32] [--pass-spec S]\n"
                 + "  GpuBench latency --engine Y [--runs 100] [--warmup 20]\n"
-                + "  GpuBench all --onnx X --out Y [build options] [--runs 100] [--warmup 20]");
+                + "  GpuBench all --onnx X --out Y [build options] [--runs 100] [--warmup 20]\n"
+                + "  GpuBench compare --engine Y --reference Z");
         System.exit(2);
     }
 }

@@ -40,4 +40,29 @@ public final class Tensors {
         }
         return maxAbsDiff / maxAbsReference;
     }
+
+    /**
+     * Cosine similarity of two equally long vectors, in double: 1 for the same direction. Two all-zero
+     * vectors count as identical (1), one all-zero vector against a non-zero one as unrelated (0).
+     */
+    public static double cosine(float[] a, float[] b) {
+        if (a.length != b.length) {
+            throw new IllegalArgumentException("cannot compare arrays of different lengths: " + a.length + " and " + b.length);
+        }
+        double dot = 0;
+        double na = 0;
+        double nb = 0;
+        for (int i = 0; i < a.length; i++) {
+            dot += (double) a[i] * b[i];
+            na += (double) a[i] * a[i];
+            nb += (double) b[i] * b[i];
+        }
+        if (na == 0 && nb == 0) {
+            return 1;
+        }
+        if (na == 0 || nb == 0) {
+            return 0;
+        }
+        return dot / (Math.sqrt(na) * Math.sqrt(nb));
+    }
 }

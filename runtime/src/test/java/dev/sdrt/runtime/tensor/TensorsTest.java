@@ -53,4 +53,15 @@ class TensorsTest {
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("floating-point");
     }
+
+    @Test
+    void cosineOfDirectionsAndOfZeros() {
+        float[] a = {1, 2, 3, 4};
+        assertThat(Tensors.cosine(a, new float[] {2, 4, 6, 8})).isCloseTo(1, within(1e-12));
+        assertThat(Tensors.cosine(a, new float[] {-1, -2, -3, -4})).isCloseTo(-1, within(1e-12));
+        assertThat(Tensors.cosine(new float[] {1, 0}, new float[] {0, 1})).isZero();
+        assertThat(Tensors.cosine(new float[2], new float[2])).isEqualTo(1);
+        assertThat(Tensors.cosine(new float[2], new float[] {0, 1})).isZero();
+        assertThatThrownBy(() -> Tensors.cosine(a, new float[3])).hasMessageContaining("different lengths");
+    }
 }
