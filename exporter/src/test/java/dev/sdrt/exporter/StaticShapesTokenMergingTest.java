@@ -94,7 +94,7 @@ class StaticShapesTokenMergingTest {
         try (OrtRunner runner = OrtRunner.builder(merged).build()) {
             Tensor out = runner.run(feeds).get("out_sample");
             assertThat(out.shape()).containsExactly(BATCH, 4, LATENT, LATENT);
-            double cosine = cosine(out.toFloatArray(), dynamic.get("out_sample").toFloatArray());
+            double cosine = Tensors.cosine(out.toFloatArray(), dynamic.get("out_sample").toFloatArray());
             assertThat(cosine).as("merged UNet output against the unmerged one").isGreaterThan(0.5);
             // the pinned graph takes the pinned sizes only
             Map<String, Tensor> other = new LinkedHashMap<>(feeds);
@@ -126,17 +126,5 @@ class StaticShapesTokenMergingTest {
             v[i] = (float) random.nextGaussian();
         }
         return v;
-    }
-
-    private static double cosine(float[] a, float[] b) {
-        double dot = 0;
-        double na = 0;
-        double nb = 0;
-        for (int i = 0; i < a.length; i++) {
-            dot += (double) a[i] * b[i];
-            na += (double) a[i] * a[i];
-            nb += (double) b[i] * b[i];
-        }
-        return dot / Math.sqrt(na * nb);
     }
 }

@@ -12,6 +12,7 @@ import dev.sdrt.graphs.ir.TensorData;
 import dev.sdrt.graphs.ir.Value;
 import dev.sdrt.runtime.ort.OrtRunner;
 import dev.sdrt.runtime.tensor.Tensor;
+import dev.sdrt.runtime.tensor.Tensors;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -248,7 +249,7 @@ class TokenMergingBuilderTest {
                 for (int i = 0; i < ns; i++) {
                     best[i] = Double.NEGATIVE_INFINITY;
                     for (int d = 0; d < dstPos.length; d++) {
-                        double s = cosine(x[b][srcPos[i]], x[b][dstPos[d]]);
+                        double s = Tensors.cosine(x[b][srcPos[i]], x[b][dstPos[d]]);
                         if (s > best[i]) {
                             best[i] = s;
                             bestDst[i] = d;
@@ -326,18 +327,6 @@ class TokenMergingBuilderTest {
                 }
             }
             return out;
-        }
-
-        private static double cosine(float[] a, float[] b) {
-            double dot = 0;
-            double na = 0;
-            double nb = 0;
-            for (int i = 0; i < a.length; i++) {
-                dot += (double) a[i] * b[i];
-                na += (double) a[i] * a[i];
-                nb += (double) b[i] * b[i];
-            }
-            return dot / Math.sqrt(na) / Math.sqrt(nb);
         }
     }
 }

@@ -5,9 +5,9 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.sdrt.graphs.OnnxChecker;
 import dev.sdrt.graphs.OnnxModel;
-import dev.sdrt.graphs.analysis.AttentionFinder;
 import dev.sdrt.graphs.analysis.AttentionFinder.Attention;
 import dev.sdrt.graphs.analysis.AttentionFinder.Kind;
+import dev.sdrt.graphs.analysis.AttentionFinder;
 import dev.sdrt.graphs.ir.DataType;
 import dev.sdrt.graphs.ir.Node;
 import dev.sdrt.graphs.ir.Shape;
@@ -15,6 +15,7 @@ import dev.sdrt.graphs.ir.Value;
 import dev.sdrt.runtime.FixtureCase;
 import dev.sdrt.runtime.ort.OrtRunner;
 import dev.sdrt.runtime.tensor.Tensor;
+import dev.sdrt.runtime.tensor.Tensors;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -296,16 +297,6 @@ class TokenMergingPassTest {
     }
 
     private static double cosine(Tensor a, Tensor b) {
-        float[] x = a.toFloatArray();
-        float[] y = b.toFloatArray();
-        double dot = 0;
-        double nx = 0;
-        double ny = 0;
-        for (int i = 0; i < x.length; i++) {
-            dot += (double) x[i] * y[i];
-            nx += (double) x[i] * x[i];
-            ny += (double) y[i] * y[i];
-        }
-        return dot / Math.sqrt(nx * ny);
+        return Tensors.cosine(a.toFloatArray(), b.toFloatArray());
     }
 }
