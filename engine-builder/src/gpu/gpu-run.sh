@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU host side. Needs the unpacked kit (/root/gpukit, see ../shared/gpu/README.md).
+# GPU host side. Needs the unpacked kit (/root/gpukit: the GPU kit that the host is given with the session).
 #   bash app/gpu-run.sh selftest                 GpuChecks without Maven; last line "N passed, M failed"
 #   bash app/gpu-run.sh bench build|latency|all ...   GpuBench (arguments as in its class comment)
 #   bash app/gpu-run.sh info ENGINE.plan         what sdrt engine-info shows

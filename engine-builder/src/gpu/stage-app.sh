@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stages what the GPU host runs (see ../shared/gpu/README.md): the sdrt jars (CLI included, so models are
+# Stages what the GPU host runs (see the GPU section of BENCHMARKS.md): the sdrt jars (CLI included, so models are
 # exported on the host: full-size engines are too big to carry), their runtime dependencies without the TensorRT/CUDA
 # redist jars (the GPU kit brings the native libraries), ONNX Runtime with its Linux x86-64 library only (the text
 # encoders of 'sdrt generate --backend tensorrt' and the loop checks run on it), the tiny SD UNet fixture, and the
@@ -7,7 +7,7 @@
 #   bash engine-builder/src/gpu/stage-app.sh [OUT]      (OUT defaults to .gpu/app; about 38 MB)
 set -euo pipefail
 out=$(realpath -m "${1:-.gpu/app}")   # absolute: Maven resolves relative paths per module
-fixtures=${SDRT_FIXTURES:-../shared/fixtures}
+fixtures=${SDRT_FIXTURES:-testdata}
 mvn -o -q install -DskipTests
 rm -rf "$out" && mkdir -p "$out/lib" "$out/fixtures"
 mvn -o -q -pl cli dependency:copy-dependencies -DincludeScope=runtime \

@@ -66,9 +66,9 @@ public final class GpuSelfTest {
         return (System.nanoTime() - startedNanos) / 1e9;
     }
 
-    /** fixtures/, shared/fixtures or ../shared/fixtures from the working directory. */
+    /** fixtures/ (the staged GPU app) or testdata/ (the repository root) from the working directory. */
     private static Path findFixtures() {
-        for (String candidate : new String[] {"fixtures", "shared/fixtures", "../shared/fixtures"}) {
+        for (String candidate : new String[] {"fixtures", "testdata"}) {
             Path path = Path.of(candidate);
             if (Files.isDirectory(path.resolve("tiny_sd_unet"))) {
                 return path;

@@ -9,10 +9,10 @@ import java.util.List;
 import java.util.stream.Stream;
 
 /**
- * Finds the shared reference fixtures (tiny diffusers models with reference inputs and outputs; see
- * shared/fixtures/README.md). Surefire passes their location as the system property {@code
- * sdrt.fixtures}; when a test runs without it (from an IDE), the directories above the working
- * directory are searched for {@code shared/fixtures} or {@code ../shared/fixtures}.
+ * Finds the reference fixtures (tiny diffusers models with reference inputs and outputs; see
+ * testdata/README.md at the repository root). Surefire passes their location as the system property
+ * {@code sdrt.fixtures}; when a test runs without it (from an IDE), the directories above the working
+ * directory are searched for {@code testdata}.
  */
 public final class Fixtures {
 
@@ -54,14 +54,13 @@ public final class Fixtures {
             return Paths.get(configured).toAbsolutePath().normalize();
         }
         for (Path dir = Paths.get("").toAbsolutePath(); dir != null; dir = dir.getParent()) {
-            for (Path candidate : List.of(dir.resolve("shared/fixtures"), dir.resolve("../shared/fixtures"))) {
-                if (Files.isDirectory(candidate)) {
-                    return candidate.normalize();
-                }
+            Path candidate = dir.resolve("testdata");
+            if (Files.isDirectory(candidate.resolve("tiny_sd_unet"))) {
+                return candidate.normalize();
             }
         }
         throw new IllegalStateException("cannot find the fixtures: system property " + PROPERTY + " is "
                 + (configured == null ? "unset" : "'" + configured + "', not a directory")
-                + ", and no shared/fixtures or ../shared/fixtures lies above " + Paths.get("").toAbsolutePath());
+                + ", and no testdata folder lies above " + Paths.get("").toAbsolutePath());
     }
 }

@@ -4,8 +4,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
- * Locates the shared reference fixtures: the {@code sdrt.fixtures} system property (set by surefire), else
- * the nearest {@code shared/fixtures} folder above the working directory (for runs from an IDE).
+ * Locates the reference fixtures: the {@code sdrt.fixtures} system property (set by surefire), else the
+ * nearest {@code testdata} folder above the working directory (for runs from an IDE).
  */
 public final class TestFixtures {
     private TestFixtures() {
@@ -17,13 +17,13 @@ public final class TestFixtures {
             return Path.of(property).normalize();
         }
         for (Path dir = Path.of("").toAbsolutePath(); dir != null; dir = dir.getParent()) {
-            Path candidate = dir.resolve("shared").resolve("fixtures");
-            if (Files.isDirectory(candidate)) {
+            Path candidate = dir.resolve("testdata");
+            if (Files.isDirectory(candidate.resolve("tiny_sd_unet"))) {
                 return candidate;
             }
         }
-        throw new IllegalStateException("fixtures not found: set -Dsdrt.fixtures or run below a folder holding"
-                + " shared/fixtures (property was " + property + ")");
+        throw new IllegalStateException("fixtures not found: set -Dsdrt.fixtures or run below the repository"
+                + " root, which holds testdata/ (property was " + property + ")");
     }
 
     /** One fixture model folder, e.g. "tiny_sd_unet". */
