@@ -25,7 +25,8 @@ gpu_graphs=(unet vae_decoder)
 ((deepcache)) && gpu_graphs+=(unet_deepcache_full unet_deepcache_shallow)
 mkdir -p "$work"
 
-sdrt() { bash "$here/gpu-run.sh" sdrt "$@"; }
+runner=${SDRT_GPU_RUN:-$here/gpu-run.sh}   # gpu-session.sh's tests pass a stub
+sdrt() { bash "$runner" sdrt "$@"; }
 stamp() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 
 prepare() {
@@ -105,7 +106,7 @@ run() {
     generate deepcache5 --cuda-graph --deepcache 5 || failed=1
   fi
   stamp "UNet engine alone (GpuBench: CUDA events, random inputs)"
-  bash "$here/gpu-run.sh" bench latency --engine "$pipe/unet.plan" --runs 100 --warmup 20 | tee "$work/unet-latency.log" || failed=1
+  bash "$runner" bench latency --engine "$pipe/unet.plan" --runs 100 --warmup 20 | tee "$work/unet-latency.log" || failed=1
   local unet
   unet=$(grep -E '^\| CUDA graph replay' "$work/unet-latency.log" 2>/dev/null | sed -E 's/.*\| ([0-9.]+) ms.*/\1/') || true
   echo

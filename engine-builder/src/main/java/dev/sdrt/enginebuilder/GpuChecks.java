@@ -47,6 +47,7 @@ public final class GpuChecks {
 
     private final Path fixture;
     private final Path work;
+    private final int optLevel;
     private EngineCache cache;
     private EngineCache.Outcome firstBuild;
 
@@ -54,9 +55,19 @@ public final class GpuChecks {
      * @param fixtures the shared fixtures folder (holding tiny_sd_unet/)
      * @param work     a scratch folder for engines, manifests and the timing cache
      */
+    /** Checks at TensorRT's default builder level (3). */
     public GpuChecks(Path fixtures, Path work) {
+        this(fixtures, work, 3);
+    }
+
+    /**
+     * @param optLevel the builder level of the shared engine: the GPU session's self-test uses 1, since the
+     *     tiny float32 build takes about a minute at level 3 and that session's time is short
+     */
+    public GpuChecks(Path fixtures, Path work, int optLevel) {
         this.fixture = fixtures.resolve("tiny_sd_unet");
         this.work = work;
+        this.optLevel = optLevel;
     }
 
     /** Every check, in the order GpuSelfTest runs them. */
@@ -232,6 +243,7 @@ public final class GpuChecks {
                 .tokens(DimRange.fixed(8))
                 .staticShapes(true)
                 .tf32(false)
+                .optLevel(optLevel)
                 .timingCache(timingCache())
                 .build();
     }

@@ -9,7 +9,7 @@ import java.util.Locale;
 /**
  * Runs {@link GpuChecks} without Maven or JUnit, for the GPU host:
  * <pre>
- * java -cp 'app/lib/*' dev.sdrt.enginebuilder.GpuSelfTest [--fixtures DIR] [--work DIR]
+ * java -cp 'app/lib/*' dev.sdrt.enginebuilder.GpuSelfTest [--fixtures DIR] [--work DIR] [--opt-level N]
  * </pre>
  * Prints one line per check and, last, "N passed, M failed"; exits 1 when a check failed and 2 when
  * there is no usable GPU or TensorRT at all.
@@ -21,12 +21,14 @@ public final class GpuSelfTest {
     public static void main(String[] args) {
         Path fixtures = null;
         Path work = Path.of(System.getProperty("java.io.tmpdir"), "sdrt-gpu-selftest");
+        int optLevel = 3;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--fixtures" -> fixtures = Path.of(args[++i]);
                 case "--work" -> work = Path.of(args[++i]);
+                case "--opt-level" -> optLevel = Integer.parseInt(args[++i]);
                 default -> {
-                    System.err.println("usage: GpuSelfTest [--fixtures DIR] [--work DIR]");
+                    System.err.println("usage: GpuSelfTest [--fixtures DIR] [--work DIR] [--opt-level N]");
                     System.exit(2);
                 }
             }
@@ -43,7 +45,7 @@ public final class GpuSelfTest {
                 Cuda.computeCapability(), Cuda.runtimeVersion(), Cuda.driverVersion(), TensorRt.version());
         System.out.println("fixtures " + fixtures.toAbsolutePath() + ", work " + work.toAbsolutePath());
 
-        GpuChecks checks = new GpuChecks(fixtures, work);
+        GpuChecks checks = new GpuChecks(fixtures, work, optLevel);
         int passed = 0;
         int failed = 0;
         for (GpuChecks.Check check : checks.all()) {
