@@ -23,7 +23,9 @@ import java.util.regex.Pattern;
  *
  * <p>Encoding a prompt:
  * <ol>
- *   <li>clean: collapse every whitespace run to one space, strip, lower-case;</li>
+ *   <li>clean: decode HTML character references twice, as OpenAI's CLIP does with
+ *       {@code html.unescape(html.unescape(text))} ({@code "&amp;amp;"} becomes {@code "&"}; see
+ *       {@link HtmlEntities}), collapse every whitespace run to one space, strip, lower-case;</li>
  *   <li>split into words with CLIP's pattern: the two special tokens, the contractions 's 't 're 've
  *       'm 'll 'd, runs of letters, single digits, runs of other non-space characters;</li>
  *   <li>spell each word's UTF-8 bytes in the {@link ByteLevelAlphabet}, one symbol per byte, and mark
@@ -32,6 +34,11 @@ import java.util.regex.Pattern;
  *       occurrences left to right, until no adjacent pair has a rule;</li>
  *   <li>look the resulting symbols up in the vocabulary.</li>
  * </ol>
+ *
+ * <p>OpenAI's tokenizer runs ftfy's {@code fix_text} (which repairs mojibake, among other things)
+ * before unescaping; that is not reproduced. transformers' {@code CLIPTokenizer}, which diffusers
+ * uses, calls {@code fix_text} (when ftfy is installed) but not {@code html.unescape}, so for a prompt
+ * with character references its tokens can differ from OpenAI's; this follows OpenAI's.
  *
  * <p>Instances are immutable apart from a bounded per-word cache, and safe to share between threads.
  */
@@ -261,9 +268,13 @@ public final class ClipTokenizer {
         return bytes.toString(StandardCharsets.UTF_8).strip();
     }
 
-    /** Whitespace runs to one space, stripped, lower-cased: CLIP's whitespace_clean + lower(). */
+    /**
+     * CLIP's basic_clean (without ftfy), whitespace_clean and lower(): character references decoded
+     * twice, whitespace runs to one space, stripped, lower-cased.
+     */
     private static String clean(String text) {
-        return WHITESPACE_RUN.matcher(text).replaceAll(" ").strip().toLowerCase(Locale.ROOT);
+        String unescaped = HtmlEntities.unescape(HtmlEntities.unescape(text));
+        return WHITESPACE_RUN.matcher(unescaped).replaceAll(" ").strip().toLowerCase(Locale.ROOT);
     }
 
     /** BPE of one word spelled in the byte-level alphabet; the last symbol carries {@code </w>}. */

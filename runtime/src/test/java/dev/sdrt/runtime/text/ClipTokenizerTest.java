@@ -231,6 +231,20 @@ class ClipTokenizerTest {
     }
 
     @Test
+    void htmlCharacterReferencesAreDecodedTwiceAsClipDoes() {
+        assertThat(TOKENIZER.tokenize("hello &amp;amp; world")).containsExactly("hello</w>", "&</w>", "world</w>");
+        assertThat(TOKENIZER.tokenize("it&#39;s")).isEqualTo(TOKENIZER.tokenize("it's"));
+        assertThat(TOKENIZER.tokenize("it&#x27;s")).isEqualTo(TOKENIZER.tokenize("it's"));
+        assertThat(TOKENIZER.tokenize("&lt;3")).containsExactly("<</w>", "3</w>");
+        assertThat(TOKENIZER.encode("hello&nbsp;world")).as("a no-break space is whitespace")
+                .containsExactly(HELLO, WORLD);
+        assertThat(TOKENIZER.tokenize("&bogus;")).as("unknown: left as is")
+                .containsExactly("&</w>", "b", "o", "g", "u", "s</w>", ";</w>");
+        // As in the reference, a decoded special token is the special token.
+        assertThat(TOKENIZER.encode("hello&lt;|endoftext|&gt;world")).containsExactly(HELLO, EOS, WORLD);
+    }
+
+    @Test
     void decodeJoinsWordsWithSpaces() {
         int[] ids = TOKENIZER.encode("Hello, café 😀 2024!!!");
         assertThat(TOKENIZER.decode(ids)).isEqualTo("hello , café 😀 2 0 2 4 !!!");
