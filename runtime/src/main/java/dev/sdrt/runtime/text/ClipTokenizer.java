@@ -9,11 +9,13 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.logging.Logger;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -40,6 +42,9 @@ import java.util.regex.Pattern;
  * uses, calls {@code fix_text} (when ftfy is installed) but not {@code html.unescape}, so for a prompt
  * with character references its tokens can differ from OpenAI's; this follows OpenAI's.
  *
+ * <p>A prompt longer than the text encoder's context is cut to fit; {@link #encodePrompt} says what
+ * was cut, and {@link #encodeForModel} logs it as a warning, as diffusers does.
+ *
  * <p>Instances are immutable apart from a bounded per-word cache, and safe to share between threads.
  */
 public final class ClipTokenizer {
@@ -49,6 +54,10 @@ public final class ClipTokenizer {
     public static final String END_OF_WORD = "</w>";
     /** CLIP's context length: every text encoder of the SD family reads 77 positions. */
     public static final int DEFAULT_MAX_LENGTH = 77;
+
+    private static final Logger LOG = Logger.getLogger(ClipTokenizer.class.getName());
+    /** The truncation warning quotes at most this much of what was cut. */
+    private static final int MAX_WARNING_EXCERPT_CHARS = 500;
 
     /**
      * CLIP's vocabulary is 256 byte symbols, their 256 word-final forms, the merges, and the two
@@ -214,11 +223,37 @@ public final class ClipTokenizer {
     }
 
     /**
-     * The text encoder's {@code input_ids} row: start token, the prompt's tokens cut to
-     * {@code maxLength - 2}, end token, then the pad token up to {@code maxLength}. The end token is
-     * always present, since the pooled output is read at its position.
+     * The text encoder's {@code input_ids} row, as {@link #encodePrompt}; when the prompt had to be
+     * cut, logs a warning (java.util.logging, this class's name) with the part that was removed, in
+     * diffusers' words.
      */
     public long[] encodeForModel(String prompt, int maxLength) {
+        EncodedPrompt encoded = encodePrompt(prompt, maxLength);
+        if (encoded.truncated()) {
+            LOG.warning(() -> truncationWarning(encoded, maxLength));
+        }
+        return encoded.inputIds();
+    }
+
+    /**
+     * A prompt as the text encoder reads it, and what of it did not fit.
+     *
+     * @param inputIds start token, the prompt's tokens that fit, end token, then padding
+     * @param droppedTokens how many of the prompt's tokens were cut off the end; 0 when all fit
+     * @param droppedText those tokens decoded back to text; "" when none were cut
+     */
+    public record EncodedPrompt(long[] inputIds, int droppedTokens, String droppedText) {
+        public boolean truncated() {
+            return droppedTokens > 0;
+        }
+    }
+
+    /**
+     * The text encoder's {@code input_ids} row: start token, the prompt's tokens cut to
+     * {@code maxLength - 2}, end token, then the pad token up to {@code maxLength}, with what was cut.
+     * The end token is always present, since the pooled output is read at its position.
+     */
+    public EncodedPrompt encodePrompt(String prompt, int maxLength) {
         if (maxLength < 2) {
             throw new IllegalArgumentException("maxLength must leave room for start and end tokens: " + maxLength);
         }
@@ -233,7 +268,19 @@ public final class ClipTokenizer {
         for (int i = 2 + kept; i < maxLength; i++) {
             row[i] = padId;
         }
-        return row;
+        int[] dropped = Arrays.copyOfRange(ids, kept, ids.length);
+        return new EncodedPrompt(row, dropped.length, dropped.length == 0 ? "" : decode(dropped));
+    }
+
+    /** diffusers' warning, with the removed text cut short for a prompt far too long. */
+    private static String truncationWarning(EncodedPrompt encoded, int maxLength) {
+        String removed = encoded.droppedText();
+        if (removed.length() > MAX_WARNING_EXCERPT_CHARS) {
+            removed = removed.substring(0, MAX_WARNING_EXCERPT_CHARS) + "... (" + encoded.droppedTokens()
+                    + " tokens in all)";
+        }
+        return "The following part of your input was truncated because CLIP can only handle sequences up to "
+                + maxLength + " tokens: " + removed;
     }
 
     /**
