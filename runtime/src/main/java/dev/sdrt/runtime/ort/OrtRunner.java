@@ -264,7 +264,7 @@ public final class OrtRunner implements AutoCloseable {
                 throw new ModelLoadException(model,
                         Files.exists(model) ? "not a regular file" : "file not found", null);
             }
-            OrtEnvironment environment = OrtEnvironment.getEnvironment();
+            OrtEnvironment environment = OrtNativeLibraries.environment();
             OrtSession session;
             try (SessionOptions options = new SessionOptions()) {
                 options.setIntraOpNumThreads(intraOpThreads);

@@ -10,6 +10,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -24,6 +25,11 @@ import java.util.Set;
  * spaces and a newline so that the data starts at a multiple of 64 bytes. Versions 1.0, 2.0 and 3.0
  * (which only changes the header's text encoding to UTF-8) are read; {@link #write} writes exactly
  * the bytes {@code np.save} writes: version 1.0, or 2.0 when the header outgrows 1.0's length field.
+ *
+ * <p>A file that is not one of these fails with an {@link NpyFormatException} saying what is wrong,
+ * and a header is checked against the file before anything it describes is allocated: the header
+ * must fit in the file, and the data after it must be exactly product(shape) × itemsize bytes, so a
+ * small corrupt or hostile file cannot make the reader allocate gigabytes.
  *
  * <p>bfloat16 has no numpy dtype (see {@link DType}): {@link #write} refuses it, {@link
  * #writeBfloat16AsUint16} stores its raw bits as {@code '<u2'} and {@link #readBfloat16FromUint16}
@@ -44,6 +50,10 @@ public final class Npy {
      * and refusing it keeps a bad file from making us allocate gigabytes for the header.
      */
     static final int MAX_HEADER_BYTES = 1 << 20;
+    /** Messages quote at most this much of the file's own text (header, descr, keys). */
+    private static final int MAX_EXCERPT_CHARS = 200;
+    /** Messages list at most this many dimensions of a shape. */
+    private static final int MAX_EXCERPT_DIMENSIONS = 8;
     private static final String BFLOAT16_BITS_DESCR = "<u2";
     private static final Set<String> HEADER_KEYS = Set.of("descr", "fortran_order", "shape");
 
@@ -64,7 +74,7 @@ public final class Npy {
             Header header = readHeader(file, channel);
             if (!header.descr.equals(BFLOAT16_BITS_DESCR)) {
                 throw new NpyFormatException(file, "expected bfloat16 bits stored as dtype '" + BFLOAT16_BITS_DESCR
-                        + "', found '" + header.descr + "'");
+                        + "', found '" + excerpt(header.descr) + "'");
             }
             return readData(file, channel, header, DType.BFLOAT16);
         }
@@ -123,6 +133,11 @@ public final class Npy {
                     + MAX_HEADER_BYTES + "); the file is corrupt or not a .npy file");
         }
         long headerStart = prefixLength + lengthFieldSize;
+        long afterLengthField = Math.max(channel.size() - headerStart, 0);
+        if (headerLength > afterLengthField) {
+            throw new NpyFormatException(file, "truncated: the file ended while reading the header (its length field says "
+                    + headerLength + " bytes, " + afterLengthField + " follow)");
+        }
         ByteBuffer headerBytes = readFully(file, channel, headerStart, (int) headerLength, "the header");
         // Versions 1.0 and 2.0 define the header as latin-1; 3.0 as UTF-8.
         String text = (major == 3 ? StandardCharsets.UTF_8 : StandardCharsets.ISO_8859_1).decode(headerBytes).toString();
@@ -137,12 +152,16 @@ public final class Npy {
             throw new NpyFormatException(file, "cannot parse header " + quote(text) + ": " + e.getMessage());
         }
         if (!dict.keySet().equals(HEADER_KEYS)) {
-            throw new NpyFormatException(file, "header has keys " + dict.keySet()
+            throw new NpyFormatException(file, "header has keys " + excerpt(dict.keySet().toString())
                     + ", expected exactly descr, fortran_order and shape: " + quote(text));
         }
-        if (!(dict.get("descr") instanceof String descr)) {
-            throw new NpyFormatException(file, "unsupported dtype " + dict.get("descr")
+        Object descrValue = dict.get("descr");
+        if (descrValue instanceof StructuredDescr structured) {
+            throw new NpyFormatException(file, "unsupported dtype " + excerpt(structured.text())
                     + ": structured dtypes are not supported, only plain numeric ones");
+        }
+        if (!(descrValue instanceof String descr)) {
+            throw new NpyFormatException(file, "descr is not a dtype string: " + quote(text));
         }
         if (!(dict.get("fortran_order") instanceof Boolean fortranOrder)) {
             throw new NpyFormatException(file, "fortran_order is not True or False: " + quote(text));
@@ -175,12 +194,12 @@ public final class Npy {
                     return dtype;
                 }
                 if (byteOrder == '>') {
-                    throw new NpyFormatException(file, "dtype '" + descr + "' is big-endian; only little-endian"
+                    throw new NpyFormatException(file, "dtype '" + excerpt(descr) + "' is big-endian; only little-endian"
                             + " is supported (save a.astype(a.dtype.newbyteorder('<')) instead)");
                 }
             }
         }
-        throw new NpyFormatException(file, "unsupported dtype '" + descr + "'; supported: " + supportedDescrs());
+        throw new NpyFormatException(file, "unsupported dtype '" + excerpt(descr) + "'; supported: " + supportedDescrs());
     }
 
     private static String supportedDescrs() {
@@ -192,23 +211,27 @@ public final class Npy {
     }
 
     private static Tensor readData(Path file, FileChannel channel, Header header, DType dtype) throws IOException {
-        Tensor tensor;
-        try {
-            tensor = Tensor.allocate(dtype, header.shape);
-        } catch (IllegalArgumentException e) {
-            throw new NpyFormatException(file, "cannot hold the array: " + e.getMessage(), e);
-        }
+        String array = dtype.displayName() + " " + shapeExcerpt(header.shape);
+        long dataBytes = dataByteCount(file, array, header.shape, dtype);
+        // Checked against the file before anything is allocated, so that a small file whose header
+        // claims gigabytes fails here instead of with an OutOfMemoryError.
         long available = channel.size() - header.dataOffset;
-        if (available < tensor.byteSize()) {
+        if (available < dataBytes) {
             throw new NpyFormatException(file, String.format(
                     "truncated: %s needs %d data bytes, the file has %d after the header",
-                    tensor, tensor.byteSize(), Math.max(available, 0)));
+                    array, dataBytes, Math.max(available, 0)));
         }
-        if (available > tensor.byteSize()) {
+        if (available > dataBytes) {
             throw new NpyFormatException(file, String.format(
                     "%d bytes follow the data of %s (%d bytes); the header does not describe this file",
-                    available - tensor.byteSize(), tensor, tensor.byteSize()));
+                    available - dataBytes, array, dataBytes));
         }
+        if (dataBytes > Integer.MAX_VALUE) {
+            throw new NpyFormatException(file, String.format(
+                    "cannot hold the array: %s is %d bytes, more than the 2 GiB a single tensor can hold",
+                    array, dataBytes));
+        }
+        Tensor tensor = Tensor.allocate(dtype, header.shape);
         ByteBuffer target = tensor.buffer();
         long position = header.dataOffset;
         while (target.hasRemaining()) {
@@ -219,6 +242,29 @@ public final class Npy {
             position += read;
         }
         return tensor;
+    }
+
+    /**
+     * product(shape) × itemsize, multiplied in {@link Tensor#numElements}'s order so that every shape
+     * accepted here is one Tensor accepts.
+     */
+    private static long dataByteCount(Path file, String array, long[] shape, DType dtype) throws NpyFormatException {
+        for (int axis = 0; axis < shape.length; axis++) {
+            if (shape[axis] < 0) {
+                throw new NpyFormatException(file, String.format(
+                        "%s has a negative dimension %d at axis %d", array, shape[axis], axis));
+            }
+        }
+        try {
+            long elements = 1;
+            for (long dim : shape) {
+                elements = Math.multiplyExact(elements, dim);
+            }
+            return Math.multiplyExact(elements, dtype.byteSize());
+        } catch (ArithmeticException overflow) {
+            throw new NpyFormatException(file, array + " has more bytes than a 64-bit size can count;"
+                    + " the header is corrupt");
+        }
     }
 
     private static ByteBuffer readFully(Path file, FileChannel channel, long position, int length, String what)
@@ -300,7 +346,39 @@ public final class Npy {
     }
 
     private static String quote(String headerText) {
-        return '"' + headerText.strip() + '"';
+        return '"' + excerpt(headerText.strip()) + '"';
+    }
+
+    /**
+     * Text from the file as a message shows it: control characters escaped, and cut to {@value
+     * #MAX_EXCERPT_CHARS} characters, since a corrupt header can be a megabyte of anything.
+     */
+    private static String excerpt(String text) {
+        int shown = Math.min(text.length(), MAX_EXCERPT_CHARS);
+        StringBuilder excerpt = new StringBuilder(shown + 32);
+        for (int i = 0; i < shown; i++) {
+            char c = text.charAt(i);
+            if (c == '\n') {
+                excerpt.append("\\n");
+            } else if (Character.isISOControl(c)) {
+                excerpt.append(String.format("\\x%02x", (int) c));
+            } else {
+                excerpt.append(c);
+            }
+        }
+        if (shown < text.length()) {
+            excerpt.append("... (").append(text.length()).append(" characters)");
+        }
+        return excerpt.toString();
+    }
+
+    /** The shape as {@link Tensor#formatShape} writes it, cut after {@value #MAX_EXCERPT_DIMENSIONS} dimensions. */
+    private static String shapeExcerpt(long[] shape) {
+        if (shape.length <= MAX_EXCERPT_DIMENSIONS) {
+            return Tensor.formatShape(shape);
+        }
+        return Tensor.formatShape(Arrays.copyOf(shape, MAX_EXCERPT_DIMENSIONS)).replace("]", ", ... ("
+                + shape.length + " dimensions)]");
     }
 
     /**
@@ -332,7 +410,7 @@ public final class Npy {
                 expect(':');
                 Object value = parseValue();
                 if (dict.put(key, value) != null) {
-                    throw new IllegalArgumentException("key '" + key + "' appears twice");
+                    throw new IllegalArgumentException("key '" + excerpt(key) + "' appears twice");
                 }
                 if (!tryConsume(',')) {
                     expect('}');
@@ -406,8 +484,13 @@ public final class Npy {
             if (pos < text.length() && text.charAt(pos) == '-') {
                 pos++;
             }
-            while (pos < text.length() && Character.isDigit(text.charAt(pos))) {
+            int digitsStart = pos;
+            // ASCII digits only, as in a Python literal (Character.isDigit would take any script's).
+            while (pos < text.length() && text.charAt(pos) >= '0' && text.charAt(pos) <= '9') {
                 pos++;
+            }
+            if (pos == digitsStart) {
+                throw new IllegalArgumentException("expected an integer at offset " + start);
             }
             String digits = text.substring(start, pos);
             if (pos < text.length() && (text.charAt(pos) == 'L' || text.charAt(pos) == 'l')) {
@@ -416,7 +499,7 @@ public final class Npy {
             try {
                 return Long.parseLong(digits);
             } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("expected an integer at offset " + start);
+                throw new IllegalArgumentException("integer at offset " + start + " does not fit in 64 bits");
             }
         }
 

@@ -9,11 +9,13 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.logging.Logger;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -23,7 +25,9 @@ import java.util.regex.Pattern;
  *
  * <p>Encoding a prompt:
  * <ol>
- *   <li>clean: collapse every whitespace run to one space, strip, lower-case;</li>
+ *   <li>clean: decode HTML character references twice, as OpenAI's CLIP does with
+ *       {@code html.unescape(html.unescape(text))} ({@code "&amp;amp;"} becomes {@code "&"}; see
+ *       {@link HtmlEntities}), collapse every whitespace run to one space, strip, lower-case;</li>
  *   <li>split into words with CLIP's pattern: the two special tokens, the contractions 's 't 're 've
  *       'm 'll 'd, runs of letters, single digits, runs of other non-space characters;</li>
  *   <li>spell each word's UTF-8 bytes in the {@link ByteLevelAlphabet}, one symbol per byte, and mark
@@ -32,6 +36,14 @@ import java.util.regex.Pattern;
  *       occurrences left to right, until no adjacent pair has a rule;</li>
  *   <li>look the resulting symbols up in the vocabulary.</li>
  * </ol>
+ *
+ * <p>OpenAI's tokenizer runs ftfy's {@code fix_text} (which repairs mojibake, among other things)
+ * before unescaping; that is not reproduced. transformers' {@code CLIPTokenizer}, which diffusers
+ * uses, calls {@code fix_text} (when ftfy is installed) but not {@code html.unescape}, so for a prompt
+ * with character references its tokens can differ from OpenAI's; this follows OpenAI's.
+ *
+ * <p>A prompt longer than the text encoder's context is cut to fit; {@link #encodePrompt} says what
+ * was cut, and {@link #encodeForModel} logs it as a warning, as diffusers does.
  *
  * <p>Instances are immutable apart from a bounded per-word cache, and safe to share between threads.
  */
@@ -42,6 +54,10 @@ public final class ClipTokenizer {
     public static final String END_OF_WORD = "</w>";
     /** CLIP's context length: every text encoder of the SD family reads 77 positions. */
     public static final int DEFAULT_MAX_LENGTH = 77;
+
+    private static final Logger LOG = Logger.getLogger(ClipTokenizer.class.getName());
+    /** The truncation warning quotes at most this much of what was cut. */
+    private static final int MAX_WARNING_EXCERPT_CHARS = 500;
 
     /**
      * CLIP's vocabulary is 256 byte symbols, their 256 word-final forms, the merges, and the two
@@ -207,11 +223,37 @@ public final class ClipTokenizer {
     }
 
     /**
-     * The text encoder's {@code input_ids} row: start token, the prompt's tokens cut to
-     * {@code maxLength - 2}, end token, then the pad token up to {@code maxLength}. The end token is
-     * always present, since the pooled output is read at its position.
+     * The text encoder's {@code input_ids} row, as {@link #encodePrompt}; when the prompt had to be
+     * cut, logs a warning (java.util.logging, this class's name) with the part that was removed, in
+     * diffusers' words.
      */
     public long[] encodeForModel(String prompt, int maxLength) {
+        EncodedPrompt encoded = encodePrompt(prompt, maxLength);
+        if (encoded.truncated()) {
+            LOG.warning(() -> truncationWarning(encoded, maxLength));
+        }
+        return encoded.inputIds();
+    }
+
+    /**
+     * A prompt as the text encoder reads it, and what of it did not fit.
+     *
+     * @param inputIds start token, the prompt's tokens that fit, end token, then padding
+     * @param droppedTokens how many of the prompt's tokens were cut off the end; 0 when all fit
+     * @param droppedText those tokens decoded back to text; "" when none were cut
+     */
+    public record EncodedPrompt(long[] inputIds, int droppedTokens, String droppedText) {
+        public boolean truncated() {
+            return droppedTokens > 0;
+        }
+    }
+
+    /**
+     * The text encoder's {@code input_ids} row: start token, the prompt's tokens cut to
+     * {@code maxLength - 2}, end token, then the pad token up to {@code maxLength}, with what was cut.
+     * The end token is always present, since the pooled output is read at its position.
+     */
+    public EncodedPrompt encodePrompt(String prompt, int maxLength) {
         if (maxLength < 2) {
             throw new IllegalArgumentException("maxLength must leave room for start and end tokens: " + maxLength);
         }
@@ -226,7 +268,19 @@ public final class ClipTokenizer {
         for (int i = 2 + kept; i < maxLength; i++) {
             row[i] = padId;
         }
-        return row;
+        int[] dropped = Arrays.copyOfRange(ids, kept, ids.length);
+        return new EncodedPrompt(row, dropped.length, dropped.length == 0 ? "" : decode(dropped));
+    }
+
+    /** diffusers' warning, with the removed text cut short for a prompt far too long. */
+    private static String truncationWarning(EncodedPrompt encoded, int maxLength) {
+        String removed = encoded.droppedText();
+        if (removed.length() > MAX_WARNING_EXCERPT_CHARS) {
+            removed = removed.substring(0, MAX_WARNING_EXCERPT_CHARS) + "... (" + encoded.droppedTokens()
+                    + " tokens in all)";
+        }
+        return "The following part of your input was truncated because CLIP can only handle sequences up to "
+                + maxLength + " tokens: " + removed;
     }
 
     /**
@@ -261,9 +315,13 @@ public final class ClipTokenizer {
         return bytes.toString(StandardCharsets.UTF_8).strip();
     }
 
-    /** Whitespace runs to one space, stripped, lower-cased: CLIP's whitespace_clean + lower(). */
+    /**
+     * CLIP's basic_clean (without ftfy), whitespace_clean and lower(): character references decoded
+     * twice, whitespace runs to one space, stripped, lower-cased.
+     */
     private static String clean(String text) {
-        return WHITESPACE_RUN.matcher(text).replaceAll(" ").strip().toLowerCase(Locale.ROOT);
+        String unescaped = HtmlEntities.unescape(HtmlEntities.unescape(text));
+        return WHITESPACE_RUN.matcher(unescaped).replaceAll(" ").strip().toLowerCase(Locale.ROOT);
     }
 
     /** BPE of one word spelled in the byte-level alphabet; the last symbol carries {@code </w>}. */

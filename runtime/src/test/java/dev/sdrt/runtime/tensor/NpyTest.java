@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.sdrt.runtime.Fixtures;
+import dev.sdrt.runtime.ForkedJvm;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -328,6 +329,72 @@ class NpyTest {
                 npyFile(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,)}", new byte[8]), 40);
         Path file = write(cutInHeader);
         assertThatThrownBy(() -> Npy.read(file)).hasMessageContaining("truncated: the file ended while reading the header");
+    }
+
+    /**
+     * An 8 KB file whose header claims 2 GiB fails on the file size, before anything is allocated:
+     * checked in a JVM whose direct memory could not hold the 2 GiB, since the test JVM's could, and
+     * a reader that allocated first would fail there too, only later and with an OutOfMemoryError.
+     */
+    @Test
+    void headerClaimingTwoGibibytesFailsBeforeAllocating() throws Exception {
+        byte[] bytes = npyFile(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (536870911,), }", new byte[8064]);
+        assertThat(bytes).hasSize(8192);
+        Path file = write(bytes);
+        assertThatThrownBy(() -> Npy.read(file))
+                .isInstanceOf(NpyFormatException.class)
+                .hasMessage(file + ": truncated: float32 [536870911] needs 2147483644 data bytes,"
+                        + " the file has 8064 after the header");
+
+        Path alone = Files.createDirectory(temp.resolve("two-gib-claim"));
+        Files.copy(file, alone.resolve("claim.npy"));
+        ForkedJvm.Result result = ForkedJvm.run(NpyFuzzTest.class, NpyFuzzTest.SMALL_HEAP, List.of(alone.toString()));
+        assertThat(result.output()).isEqualTo("checked 1 files" + System.lineSeparator());
+    }
+
+    @Test
+    void hugeAndOverflowingShapesAreRefusedByName() throws IOException {
+        assertReadFails("{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776,)}", new byte[4],
+                "truncated: float32 [1099511627776] needs 4398046511104 data bytes, the file has 4 after the header");
+        assertReadFails("{'descr': '<f4', 'fortran_order': False, 'shape': (2147483647, 2147483647)}", new byte[4],
+                "float32 [2147483647, 2147483647] has more bytes than a 64-bit size can count");
+        assertReadFails("{'descr': '<f8', 'fortran_order': False, 'shape': (4611686018427387904,)}", new byte[4],
+                "float64 [4611686018427387904] has more bytes than a 64-bit size can count");
+        assertReadFails("{'descr': '<f4', 'fortran_order': False, 'shape': (3, -2)}", new byte[4],
+                "float32 [3, -2] has a negative dimension -2 at axis 1");
+        assertReadFails("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,)}", new byte[4],
+                "integer at offset 51 does not fit in 64 bits");
+        String manyDimensions = "(" + "1, ".repeat(10_000) + "7)";
+        assertReadFails("{'descr': '<f4', 'fortran_order': False, 'shape': " + manyDimensions + "}", new byte[4],
+                "truncated: float32 [1, 1, 1, 1, 1, 1, 1, 1, ... (10001 dimensions)] needs 28 data bytes");
+    }
+
+    @Test
+    void headerLengthPastTheEndOfTheFile() throws IOException {
+        byte[] bytes = npyFile(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1,)}", new byte[4]);
+        bytes[8] = (byte) 0xff;
+        bytes[9] = (byte) 0x7f;
+        Path file = write(bytes);
+        assertThatThrownBy(() -> Npy.read(file))
+                .isInstanceOf(NpyFormatException.class)
+                .hasMessage(file + ": truncated: the file ended while reading the header (its length field says"
+                        + " 32767 bytes, 122 follow)");
+    }
+
+    @Test
+    void messagesQuoteAtMostAnExcerptOfTheHeader() throws IOException {
+        String longKey = "k".repeat(100_000);
+        Path file = write(npyFile(2, "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), '" + longKey + "': True}",
+                new byte[4]));
+        assertThatThrownBy(() -> Npy.read(file))
+                .isInstanceOf(NpyFormatException.class)
+                .hasMessageContaining("header has keys [descr, fortran_order, shape, kkk")
+                .hasMessageContaining("... (100031 characters)")
+                .satisfies(e -> assertThat(e.getMessage()).hasSizeLessThan(1_000));
+        assertReadFails("{'descr': '" + "\u0001".repeat(3) + "x".repeat(500) + "', 'fortran_order': False, 'shape': (1,)}",
+                new byte[4], "unsupported dtype '\\x01\\x01\\x01xxx");
+        assertReadFails("{'descr': (1, 2), 'fortran_order': False, 'shape': (1,)}", new byte[4],
+                "descr is not a dtype string");
     }
 
     @Test

@@ -16,6 +16,10 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.logging.Handler;
+import java.util.logging.Level;
+import java.util.logging.LogRecord;
+import java.util.logging.Logger;
 import java.util.stream.IntStream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -228,6 +232,77 @@ class ClipTokenizerTest {
         long[] exactFit = TOKENIZER.encodeForModel(String.join(" ", Collections.nCopies(75, "hello")));
         assertThat(exactFit[75]).isEqualTo(HELLO);
         assertThat(exactFit[76]).isEqualTo(EOS);
+    }
+
+    @Test
+    void promptThatDoesNotFitSaysWhatWasCut() {
+        String prompt = String.join(" ", Collections.nCopies(100, "hello"));
+        ClipTokenizer.EncodedPrompt encoded = TOKENIZER.encodePrompt(prompt, 77);
+        assertThat(encoded.inputIds()).isEqualTo(TOKENIZER.encodeForModel(prompt));
+        assertThat(encoded.truncated()).isTrue();
+        assertThat(encoded.droppedTokens()).isEqualTo(25);
+        assertThat(encoded.droppedText()).isEqualTo(String.join(" ", Collections.nCopies(25, "hello")));
+
+        ClipTokenizer.EncodedPrompt exactFit = TOKENIZER.encodePrompt(String.join(" ", Collections.nCopies(75, "hello")), 77);
+        assertThat(exactFit.truncated()).isFalse();
+        assertThat(exactFit.droppedTokens()).isZero();
+        assertThat(exactFit.droppedText()).isEmpty();
+    }
+
+    @Test
+    void truncationIsLoggedWithTheRemovedPartAsDiffusersDoes() {
+        assertThat(warningsWhile(() -> TOKENIZER.encodeForModel("hello world hello world!!!", 5)))
+                .containsExactly("The following part of your input was truncated because CLIP can only handle sequences"
+                        + " up to 5 tokens: world !!!");
+        assertThat(warningsWhile(() -> TOKENIZER.encodeForModel("hello world hello", 5))).as("fits").isEmpty();
+
+        List<String> warnings = warningsWhile(() -> TOKENIZER.encodeForModel(String.join(" ", Collections.nCopies(10_000, "hello"))));
+        assertThat(warnings).singleElement().asString()
+                .hasSizeLessThan(700).endsWith("hello he... (9925 tokens in all)");
+    }
+
+    /** The warnings ClipTokenizer logs while {@code action} runs, kept off the console. */
+    private static List<String> warningsWhile(Runnable action) {
+        Logger logger = Logger.getLogger(ClipTokenizer.class.getName());
+        List<String> messages = new ArrayList<>();
+        Handler capture = new Handler() {
+            @Override
+            public void publish(LogRecord record) {
+                if (record.getLevel() == Level.WARNING) {
+                    messages.add(record.getMessage());
+                }
+            }
+
+            @Override
+            public void flush() {}
+
+            @Override
+            public void close() {}
+        };
+        boolean useParentHandlers = logger.getUseParentHandlers();
+        logger.addHandler(capture);
+        logger.setUseParentHandlers(false);
+        try {
+            action.run();
+        } finally {
+            logger.removeHandler(capture);
+            logger.setUseParentHandlers(useParentHandlers);
+        }
+        return messages;
+    }
+
+    @Test
+    void htmlCharacterReferencesAreDecodedTwiceAsClipDoes() {
+        assertThat(TOKENIZER.tokenize("hello &amp;amp; world")).containsExactly("hello</w>", "&</w>", "world</w>");
+        assertThat(TOKENIZER.tokenize("it&#39;s")).isEqualTo(TOKENIZER.tokenize("it's"));
+        assertThat(TOKENIZER.tokenize("it&#x27;s")).isEqualTo(TOKENIZER.tokenize("it's"));
+        assertThat(TOKENIZER.tokenize("&lt;3")).containsExactly("<</w>", "3</w>");
+        assertThat(TOKENIZER.encode("hello&nbsp;world")).as("a no-break space is whitespace")
+                .containsExactly(HELLO, WORLD);
+        assertThat(TOKENIZER.tokenize("&bogus;")).as("unknown: left as is")
+                .containsExactly("&</w>", "b", "o", "g", "u", "s</w>", ";</w>");
+        // As in the reference, a decoded special token is the special token.
+        assertThat(TOKENIZER.encode("hello&lt;|endoftext|&gt;world")).containsExactly(HELLO, EOS, WORLD);
     }
 
     @Test
