@@ -10,6 +10,7 @@ import ai.onnxruntime.OrtSession.SessionOptions.OptLevel;
 import ai.onnxruntime.providers.OrtCUDAProviderOptions;
 import ai.onnxruntime.providers.OrtTensorRTProviderOptions;
 import dev.sdrt.runtime.ort.ModelLoadException;
+import dev.sdrt.runtime.ort.OrtNativeLibraries;
 import dev.sdrt.runtime.ort.OrtOptLevel;
 import dev.sdrt.runtime.ort.OrtRunner;
 import java.nio.file.Files;
@@ -113,7 +114,7 @@ public final class OrtSessionFactory {
             throw new ModelLoadException(model, Files.exists(model) ? "not a regular file" : "file not found", null);
         }
         try (SessionOptions options = sessionOptions(config)) {
-            return OrtEnvironment.getEnvironment().createSession(model.toString(), options);
+            return OrtNativeLibraries.environment().createSession(model.toString(), options);
         } catch (OrtException e) {
             throw new ModelLoadException(model, e.getMessage(), e);
         }
