@@ -9,12 +9,14 @@ import dev.sdrt.runtime.tensor.DType;
 import dev.sdrt.runtime.tensor.Tensor;
 import dev.sdrt.runtime.tensor.TensorSpec;
 import dev.sdrt.runtime.trt.Cuda;
+import dev.sdrt.runtime.trt.CudaException;
 import dev.sdrt.runtime.trt.CudaGraph;
 import dev.sdrt.runtime.trt.CudaStream;
 import dev.sdrt.runtime.trt.DeviceBuffer;
 import dev.sdrt.runtime.trt.PinnedBuffer;
 import dev.sdrt.runtime.trt.TensorRt;
 import dev.sdrt.runtime.trt.TrtEngine;
+import dev.sdrt.runtime.trt.TrtException;
 import dev.sdrt.runtime.trt.TrtExecutionContext;
 import dev.sdrt.runtime.trt.TrtTensorInfo;
 import java.io.IOException;
@@ -66,7 +68,9 @@ import org.bytedeco.javacpp.Pointer;
  *       context that has never run eagerly, with its inputs bound to the real tensors (only read)
  *       and its outputs to scratch memory, so no tensor the caller sees changes; then it captures the
  *       launches for real. The warm-ups cost one extra run of each model on the first request of a
- *       shape and no synchronization.</li>
+ *       shape and no synchronization. A capture that CUDA or TensorRT refuses ends as a
+ *       {@link LoopDevice.CaptureFailedException}, the stream out of capture mode and CUDA's error
+ *       cleared ({@link CudaGraph#capture}), so the caller can queue the same launches eagerly.</li>
  *   <li>{@link #download} queues one asynchronous copy per source into a pinned read-back buffer,
  *       synchronizes the stream once (through {@link dev.sdrt.runtime.trt.SyncCounter}, so it is
  *       counted there and in {@link #synchronizations()}), then copies into tensors on the host.</li>
@@ -717,8 +721,14 @@ public final class TrtLoopDevice implements LoopDevice {
                 warmUp(launch, s);
             }
         }
-        // 3. Capture for real.
-        CudaGraph graph = CudaGraph.capture(s, captured -> ops.forEach(op -> op.enqueue(captured)));
+        // 3. Capture for real. The launches passed every check above and each context has run outside a capture,
+        // so a failure here is the capture's (an engine whose enqueue cannot be captured, say): the caller runs eagerly.
+        CudaGraph graph;
+        try {
+            graph = CudaGraph.capture(s, captured -> ops.forEach(op -> op.enqueue(captured)));
+        } catch (CudaException | TrtException e) {
+            throw new CaptureFailedException("CUDA graph capture failed: " + e.getMessage(), e);
+        }
         Graph replay = new Graph(graph);
         graphs.add(replay);
         return replay;
