@@ -815,9 +815,10 @@ public final class TrtLoopDevice implements LoopDevice {
         }
         StagingPlan plan = StagingPlan.of(0, addresses, bytes, allocations);
         if (downloadStaging == null || downloadStaging.byteSize() < plan.end()) {
-            // The last download waited for its copies, so the old buffer is free.
+            // No queued copy writes the old buffer (the last download waited for its copies), but cudaFreeHost
+            // waits for the whole device: free it after the one wait below, as upload does with its staging.
             if (downloadStaging != null) {
-                downloadStaging.close();
+                freeAfterSync.add(downloadStaging);
             }
             downloadStaging = PinnedBuffer.allocate(Math.max(plan.end(), 1 << 20), "download staging");
         }
