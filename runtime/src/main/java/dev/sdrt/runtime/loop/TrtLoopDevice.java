@@ -38,6 +38,7 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.function.Consumer;
+import java.util.function.Function;
 import java.util.logging.Logger;
 import org.bytedeco.javacpp.Pointer;
 
@@ -78,8 +79,11 @@ import org.bytedeco.javacpp.Pointer;
  *
  * <p>TensorRT takes only 256-byte aligned tensor addresses, and the loop binds rows of its per-step
  * tables (a 9-float coefficient row starts 36 bytes after the previous one). A view that is not
- * aligned is bound through an aligned slot of the model's: a device-to-device copy into the slot
- * before the launch (and out of it after, for an output), queued and captured like the launch.
+ * aligned, and any input row of a table, aligned or not, is bound through an aligned slot of the
+ * context's: a device-to-device copy into the slot before the launch (and out of it after, for an
+ * output), queued and captured like the launch. Rows go through the slot even when aligned (an
+ * ancestral sampler's noise rows are, at 512×512) so that every step binds the same addresses and
+ * one context serves them all ({@link #throughSlot}).
  *
  * <p>Each model keeps one TensorRT execution context per set of input shapes, all sharing the
  * engine's activation memory (they run one after another on the stream): a captured graph has the
@@ -288,7 +292,7 @@ public final class TrtLoopDevice implements LoopDevice {
                 }
                 shapes.put(spec.name(), shape);
             }
-            Shaped shaped = context(shapes, bindings(in, out));
+            Shaped shaped = context(shapes, bindings(in, out, TrtLoopDevice::placement));
             for (TensorSpec spec : outputs.values()) {
                 DeviceTensor t = out.get(spec.name());
                 checkType(spec, t, "output");
@@ -299,8 +303,8 @@ public final class TrtLoopDevice implements LoopDevice {
                 }
             }
             // Slots for views TensorRT cannot take as they are; allocated here, never while capturing.
-            in.forEach(shaped::slotFor);
-            out.forEach(shaped::slotFor);
+            in.forEach((n, t) -> shaped.slotFor(n, t, true));
+            out.forEach((n, t) -> shaped.slotFor(n, t, false));
             return shaped;
         }
 
@@ -323,25 +327,6 @@ public final class TrtLoopDevice implements LoopDevice {
                 throw new IllegalArgumentException(name + ": " + kind + " '" + spec.name() + "' is " + spec.describe()
                         + ", bound to " + t + " (the device loop needs the graph's inputs and outputs as it declares them)");
             }
-        }
-
-        /**
-         * What a launch binds, as a context sees it: each tensor's address, or "slot" for a view TensorRT
-         * cannot take as it is (it is bound to the context's own aligned slot, the same every time); and
-         * every address the launch reads or writes, for {@link #retireContextsInto}.
-         */
-        private static Bindings bindings(Map<String, DeviceTensor> in, Map<String, DeviceTensor> out) {
-            StringBuilder key = new StringBuilder();
-            List<Long> addresses = new ArrayList<>();
-            for (Map<String, DeviceTensor> side : List.of(in, out)) {
-                new TreeMap<>(side).forEach((n, t) -> {
-                    long at = address(t).address();
-                    key.append(n).append('=').append(aligned(at) ? Long.toHexString(at) : "slot").append(';');
-                    addresses.add(at);
-                });
-                key.append('|');
-            }
-            return new Bindings(key.toString(), addresses.stream().mapToLong(Long::longValue).toArray());
         }
 
         /**
@@ -483,7 +468,7 @@ public final class TrtLoopDevice implements LoopDevice {
     static final class Shaped {
         final TrtExecutionContext context;
         final Map<String, long[]> outputShapes;
-        /** Aligned stand-ins for tensors bound to unaligned views, by tensor name. */
+        /** Aligned stand-ins for the tensors bound {@linkplain #throughSlot through a slot}, by tensor name. */
         private final Map<String, DeviceBuffer> slots = new HashMap<>();
         /** Whether enqueueV3 ran outside a capture since the shapes were set (TensorRT's set-up is done). */
         boolean warm;
@@ -495,16 +480,16 @@ public final class TrtLoopDevice implements LoopDevice {
             this.outputShapes = outputShapes;
         }
 
-        /** Allocates the slot for {@code name} when {@code t} is not aligned for TensorRT. */
-        void slotFor(String name, DeviceTensor t) {
-            if (!aligned(address(t).address()) && !slots.containsKey(name)) {
+        /** Allocates the slot for {@code name} when {@code t} binds through one ({@link #throughSlot}). */
+        void slotFor(String name, DeviceTensor t, boolean input) {
+            if (throughSlot(t, input, placement(t.allocation())) && !slots.containsKey(name)) {
                 slots.put(name, DeviceBuffer.allocate(t.byteSize(), "aligned slot for '" + name + "'"));
             }
         }
 
         /**
-         * Binds every tensor and queues enqueueV3, copying unaligned inputs into their slots before and
-         * unaligned outputs out of theirs after.
+         * Binds every tensor and queues enqueueV3, copying inputs bound through slots into them before
+         * and outputs out of theirs after.
          */
         void enqueue(Map<String, DeviceTensor> in, Map<String, DeviceTensor> out, CudaStream stream) {
             in.forEach((n, t) -> context.bind(n, bindable(n, t, true, stream), t.byteSize()));
@@ -522,7 +507,7 @@ public final class TrtLoopDevice implements LoopDevice {
 
         private Pointer bindable(String name, DeviceTensor t, boolean input, CudaStream stream) {
             Pointer at = address(t);
-            if (aligned(at.address())) {
+            if (!throughSlot(t, input, placement(t.allocation()))) {
                 return at;
             }
             DeviceBuffer slot = slots.get(name);
@@ -545,6 +530,54 @@ public final class TrtLoopDevice implements LoopDevice {
     /** Whether TensorRT takes {@code address} as a tensor address. */
     static boolean aligned(long address) {
         return address % TRT_ALIGNMENT == 0;
+    }
+
+    /** Where an allocation lies in device memory. */
+    record Placement(long address, long bytes) {
+    }
+
+    /** The placement of a {@link DeviceBuffer} from {@link #allocate}. */
+    static Placement placement(Object allocation) {
+        DeviceBuffer buffer = (DeviceBuffer) allocation;
+        return new Placement(buffer.pointer().address(), buffer.byteSize());
+    }
+
+    /**
+     * Whether a launch binds {@code t} to its context's aligned slot (copying into it before the
+     * launch, out of it after for an output) instead of at its own address: when TensorRT cannot
+     * take that address, and for an input that views part of its allocation. Such an input is a row
+     * of a per-step table (timesteps, coefficients, an ancestral sampler's noise), at another address
+     * every step; bound where it is, every step would need an execution context of its own, since a
+     * context keeps the addresses it is launched with. Through the slot, one context serves every
+     * step. Outputs are whole tensors in the loop (and views of scratch memory in warm-ups, which
+     * must not go through slots), so only their alignment counts.
+     */
+    static boolean throughSlot(DeviceTensor t, boolean input, Placement allocation) {
+        long at = allocation.address() + byteOffset(t);
+        return !aligned(at) || input && t.byteSize() != allocation.bytes();
+    }
+
+    /**
+     * What a launch binds, as a context sees it: each tensor's address, or "slot" for one bound
+     * through the context's aligned slot ({@link #throughSlot}: the same address every time); and
+     * every address the launch reads or writes, for {@link TrtModel#retireContextsInto}. One
+     * execution context serves each distinct key.
+     */
+    static Bindings bindings(Map<String, DeviceTensor> in, Map<String, DeviceTensor> out,
+            Function<Object, Placement> placements) {
+        StringBuilder key = new StringBuilder();
+        List<Long> addresses = new ArrayList<>();
+        for (Map<String, DeviceTensor> side : List.of(in, out)) {
+            boolean input = side == in;
+            new TreeMap<>(side).forEach((n, t) -> {
+                Placement allocation = placements.apply(t.allocation());
+                long at = allocation.address() + byteOffset(t);
+                key.append(n).append('=').append(throughSlot(t, input, allocation) ? "slot" : Long.toHexString(at)).append(';');
+                addresses.add(at);
+            });
+            key.append('|');
+        }
+        return new Bindings(key.toString(), addresses.stream().mapToLong(Long::longValue).toArray());
     }
 
     /** Queues a device-to-device copy. */
