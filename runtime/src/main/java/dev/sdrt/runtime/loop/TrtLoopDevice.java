@@ -88,8 +88,8 @@ import org.bytedeco.javacpp.Pointer;
  * <p>Each model keeps one TensorRT execution context per set of input shapes, all sharing the
  * engine's activation memory (they run one after another on the stream): a captured graph has the
  * context's shape-dependent state baked in, so a context is never re-shaped under a graph that uses
- * it. Device memory from {@link #allocate} lives until the device closes ({@link LoopDevice} has no
- * free); a {@link DenoisingLoop} allocates once per shape.
+ * it. Device memory from {@link #allocate} lives until {@link #free} or until the device closes; a
+ * {@link DenoisingLoop} allocates once per shape and frees what an evicted shape held.
  *
  * <p>Nothing touches CUDA before the first call that needs it, so {@link #load} reports a missing
  * engine file on any machine. Not thread-safe: one loop drives one device.
