@@ -64,8 +64,8 @@ public interface LoopDevice extends AutoCloseable {
     /**
      * {@link #capture} could not record the work, though the launches themselves are valid (they
      * passed every check a launch makes): a CUDA graph capture that the driver or TensorRT refused,
-     * say. Nothing is left half done: the stream is out of capture mode, any partial graph is
-     * destroyed and CUDA's error state is cleared, so the caller can run the work eagerly instead.
+     * say. Nothing is left half done (on a GPU: the stream is out of capture mode, any partial graph
+     * is destroyed and CUDA's last error is cleared), so the caller can run the work eagerly instead.
      * Any other exception from capture means the launches themselves are wrong.
      */
     final class CaptureFailedException extends RuntimeException {

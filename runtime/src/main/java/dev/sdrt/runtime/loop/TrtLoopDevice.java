@@ -302,7 +302,7 @@ public final class TrtLoopDevice implements LoopDevice {
                             + Tensor.formatShape(expected) + " for these inputs, bound to " + t);
                 }
             }
-            // Slots for views TensorRT cannot take as they are; allocated here, never while capturing.
+            // Slots for the tensors bound through one (throughSlot); allocated here, never while capturing.
             in.forEach((n, t) -> shaped.slotFor(n, t, true));
             out.forEach((n, t) -> shaped.slotFor(n, t, false));
             return shaped;
