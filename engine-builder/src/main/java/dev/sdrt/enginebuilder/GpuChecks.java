@@ -1,10 +1,16 @@
 package dev.sdrt.enginebuilder;
 
+import static org.bytedeco.cuda.global.cudart.cudaPeekAtLastError;
+import static org.bytedeco.cuda.global.cudart.cudaStreamCaptureStatusNone;
+import static org.bytedeco.cuda.global.cudart.cudaStreamIsCapturing;
+import static org.bytedeco.cuda.global.cudart.cudaSuccess;
+
 import dev.sdrt.runtime.profile.NodeProfile;
 import dev.sdrt.runtime.tensor.Npy;
 import dev.sdrt.runtime.tensor.Tensor;
 import dev.sdrt.runtime.tensor.Tensors;
 import dev.sdrt.runtime.trt.Cuda;
+import dev.sdrt.runtime.trt.CudaException;
 import dev.sdrt.runtime.trt.CudaGraph;
 import dev.sdrt.runtime.trt.CudaStream;
 import dev.sdrt.runtime.trt.DeviceBuffer;
@@ -79,6 +85,7 @@ public final class GpuChecks {
                 new Check("identical request reuses the engine", this::identicalRequestReusesEngine),
                 new Check("plain run makes exactly one sync", this::plainRunMakesOneSync),
                 new Check("CUDA graph replay equals eager enqueue", this::graphReplayEqualsEager),
+                new Check("a failed capture leaves the stream usable", this::failedCaptureLeavesTheStreamUsable),
                 new Check("contexts share one activation buffer", this::contextsShareActivationMemory),
                 new Check("engine from another GPU is refused", this::refusesEngineFromAnotherGpu),
                 new Check("engine-info reports device memory", this::engineInfoReportsDeviceMemory),
@@ -155,6 +162,36 @@ public final class GpuChecks {
                 double relative = Tensors.maxRelDiff(replayed, eager);
                 require(relative <= 1e-6, "graph replay differs from eager by " + relative);
             }
+        }
+    }
+
+    /**
+     * A capture that CUDA refuses (a synchronizing call inside it) ends with the stream out of
+     * capture mode and CUDA's last error cleared, so the same context then runs eagerly, as the
+     * device loop does after such a failure.
+     */
+    public void failedCaptureLeavesTheStreamUsable() throws IOException {
+        try (TrtEngine engine = cache().load(ensureEngine().engine());
+                TrtExecutionContext context = engine.createContext();
+                CudaStream stream = CudaStream.create()) {
+            Map<String, Tensor> inputs = fixtureInputs(engine);
+            Tensor eager = context.run(inputs, stream).get("out_sample");
+            try {
+                CudaGraph.capture(stream, s -> {
+                    context.enqueue(s);
+                    s.synchronize();
+                }).close();
+                throw new AssertionError("a capture that synchronizes was not refused");
+            } catch (CudaException expected) {
+                // what the device loop turns into CaptureFailedException
+            }
+            int[] capturing = {-1};
+            Cuda.check(cudaStreamIsCapturing(stream.handle(), capturing), "cudaStreamIsCapturing");
+            require(capturing[0] == cudaStreamCaptureStatusNone, "the stream is still capturing (status " + capturing[0] + ")");
+            int lastError = cudaPeekAtLastError();
+            require(lastError == cudaSuccess, "the failed capture left CUDA's last error set (" + lastError + ")");
+            Tensor after = context.run(inputs, stream).get("out_sample");
+            require(Tensors.maxRelDiff(after, eager) <= 1e-6, "the eager run after the failed capture differs");
         }
     }
 

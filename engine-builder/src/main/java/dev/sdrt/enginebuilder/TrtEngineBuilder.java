@@ -13,6 +13,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Locale;
 import java.util.Optional;
 import java.util.logging.Logger;
 import org.bytedeco.javacpp.BytePointer;
@@ -55,19 +56,17 @@ public final class TrtEngineBuilder implements EngineCache.Backend {
         TensorRt.requireAvailable();
         TrtLogger logger = TrtLogger.shared();
         logger.clearRecentErrors();
-        IBuilder builder = createInferBuilder(logger);
-        if (builder == null || builder.isNull()) {
-            throw new EngineBuildException("TensorRT could not create a builder", null, null, logger.recentErrors());
-        }
-        INetworkDefinition network = builder.createNetworkV2(1 << NetworkDefinitionCreationFlag.kSTRONGLY_TYPED.value);
-        IParser parser = createParser(network, logger);
+        IBuilder builder = created(createInferBuilder(logger), "createInferBuilder", "a builder");
+        INetworkDefinition network = created(builder.createNetworkV2(1 << NetworkDefinitionCreationFlag.kSTRONGLY_TYPED.value),
+                "IBuilder.createNetworkV2", "a strongly typed network definition");
+        IParser parser = created(createParser(network, logger), "createParser", "an ONNX parser");
 
         progress.phaseStart(PHASE_PARSE, null, 1);
         parse(parser, request.onnx(), model);
         progress.stepComplete(PHASE_PARSE, 0);
         progress.phaseFinish(PHASE_PARSE);
 
-        IBuilderConfig config = builder.createBuilderConfig();
+        IBuilderConfig config = created(builder.createBuilderConfig(), "IBuilder.createBuilderConfig", "a builder config");
         configure(config, request);
         addProfile(builder, config, network, profile);
         ITimingCache timingCache = loadTimingCache(config, request.timingCache());
@@ -99,6 +98,18 @@ public final class TrtEngineBuilder implements EngineCache.Backend {
         progress.stepComplete(PHASE_WRITE, 0);
         progress.phaseFinish(PHASE_WRITE);
         return new EngineCache.BuiltEngine(describe(network, true), describe(network, false));
+    }
+
+    /**
+     * {@code object}, unless {@code call} returned null: TensorRT's way of failing to create one,
+     * which would otherwise crash the JVM in the first call on it.
+     */
+    private static <T extends Pointer> T created(T object, String call, String what) {
+        if (object == null || object.isNull()) {
+            throw new EngineBuildException("TensorRT could not create " + what + ": " + call + " returned null", null, null,
+                    TrtLogger.shared().recentErrors());
+        }
+        return object;
     }
 
     private static void parse(IParser parser, Path onnx, OnnxSummary model) {
@@ -146,7 +157,8 @@ public final class TrtEngineBuilder implements EngineCache.Backend {
     /** Adds the profile, checking that it covers exactly the network's inputs. */
     private static void addProfile(IBuilder builder, IBuilderConfig config, INetworkDefinition network,
             ShapeProfile profile) {
-        IOptimizationProfile optimizationProfile = builder.createOptimizationProfile();
+        IOptimizationProfile optimizationProfile = created(builder.createOptimizationProfile(),
+                "IBuilder.createOptimizationProfile", "an optimization profile");
         boolean anyDynamic = false;
         for (int i = 0; i < network.getNbInputs(); i++) {
             ITensor input = network.getInput(i);
@@ -164,9 +176,9 @@ public final class TrtEngineBuilder implements EngineCache.Backend {
             for (long dim : declared) {
                 anyDynamic |= dim < 0;
             }
-            optimizationProfile.setDimensions(name, OptProfileSelector.kMIN, TrtDims.of(shapes.min()));
-            optimizationProfile.setDimensions(name, OptProfileSelector.kOPT, TrtDims.of(shapes.opt()));
-            optimizationProfile.setDimensions(name, OptProfileSelector.kMAX, TrtDims.of(shapes.max()));
+            setDimensions(optimizationProfile, name, declared, OptProfileSelector.kMIN, shapes.min());
+            setDimensions(optimizationProfile, name, declared, OptProfileSelector.kOPT, shapes.opt());
+            setDimensions(optimizationProfile, name, declared, OptProfileSelector.kMAX, shapes.max());
         }
         if (!anyDynamic) {
             return; // a static network needs no profile
@@ -174,6 +186,22 @@ public final class TrtEngineBuilder implements EngineCache.Backend {
         if (!optimizationProfile.isValid() || config.addOptimizationProfile(optimizationProfile) < 0) {
             throw new ProfileException("TensorRT rejected the optimization profile " + profile.inputs()
                     + "; TensorRT said: " + String.join(" | ", TrtLogger.shared().recentErrors()));
+        }
+    }
+
+    /**
+     * One of an input's min, opt and max shapes. TensorRT answers false when it finds the dims
+     * inconsistent (a rank other than that of the dims set before for the input, a negative size);
+     * going on, the build would fail later with a vaguer message, or use a profile other than asked.
+     */
+    private static void setDimensions(IOptimizationProfile optimizationProfile, String name, long[] declared,
+            OptProfileSelector selector, long[] shape) {
+        if (!optimizationProfile.setDimensions(name, selector, TrtDims.of(shape))) {
+            String which = selector.name().substring(1).toLowerCase(Locale.ROOT); // kMIN -> min
+            throw new ProfileException("TensorRT rejected " + Arrays.toString(shape) + " as the " + which
+                    + " shape of input '" + name + "' (declared " + Arrays.toString(declared)
+                    + ") in IOptimizationProfile.setDimensions; TensorRT said: "
+                    + String.join(" | ", TrtLogger.shared().recentErrors()));
         }
     }
 
@@ -195,6 +223,11 @@ public final class TrtEngineBuilder implements EngineCache.Backend {
         }
         if (cache == null) {
             cache = config.createTimingCache(new Pointer(), 0);
+            if (cache == null || cache.isNull()) {
+                LOG.warning("TensorRT could not create an empty timing cache (IBuilderConfig.createTimingCache returned"
+                        + " null); building without one, " + file + " not updated");
+                return null;
+            }
         }
         // ignoreMismatch = false: a cache from another GPU would give wrong timings, so TensorRT rejects it.
         if (!config.setTimingCache(cache, false)) {

@@ -98,4 +98,10 @@ class TrtGpuTest {
     void kernelProfileNamesAndTimesTheEngineKernels() throws Exception {
         checks.kernelProfileCoversTheEngine();
     }
+
+    @Test
+    @Order(11)
+    void aFailedCaptureLeavesTheStreamUsable() throws Exception {
+        checks.failedCaptureLeavesTheStreamUsable();
+    }
 }

@@ -19,6 +19,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.TreeSet;
 import java.util.regex.Pattern;
 import java.util.regex.PatternSyntaxException;
 
@@ -63,6 +64,9 @@ import java.util.regex.PatternSyntaxException;
  *   <li>An op whose input has no amax in the scales file is left unquantized and listed in the
  *       pass's notes. No scales at all is an error that says how to make them ({@code sdrt
  *       calibrate}).
+ *   <li>Op types ({@code ops=Conv|MatMul|Gemm}, the default): only ops of the listed types are
+ *       quantized, the others stay float (listed in the notes). TensorRT 10.6 may not run Conv in
+ *       fp8, so {@code mode=fp8:ops=MatMul|Gemm} keeps fp8 to the linear layers.
  *   <li>SmoothQuant: factors s per input channel (from the scales file's {@code smoothquant} section
  *       or {@code smoothquant=FILE}) scale the weights' input channels by s and the activation by
  *       1/s: folded into the γ and β of a LayerNormalization whose output only smoothed ops read,
@@ -78,7 +82,10 @@ import java.util.regex.PatternSyntaxException;
  * left alone. Lossy: the tests bound the error on the tiny UNets (cosine similarity ≥ 0.99 in int8).
  */
 public final class QdqPass implements GraphPass {
-    static final Set<String> OPTIONS = Set.of("mode", "scales", "skip", "smoothquant", "weights");
+    static final Set<String> OPTIONS = Set.of("mode", "scales", "skip", "smoothquant", "weights", "ops");
+
+    /** The op types this pass quantizes, and by default all of them ({@code ops=} narrows it). */
+    public static final Set<String> QUANTIZABLE_OPS = Set.of("Conv", "MatMul", "Gemm");
 
     /** Module paths usually kept in high precision in diffusion UNets and transformers. */
     public static final String DEFAULT_SKIP = "conv_in|conv_out|time_embedding|time_emb_proj|time_text_embed|add_embedding"
@@ -129,6 +136,7 @@ public final class QdqPass implements GraphPass {
     private final Scales.SmoothQuant smoothQuant;
     private final WeightFormat weights;
     private final boolean quantize;
+    private final Set<String> ops;
 
     private QdqPass(Builder b) {
         this.mode = b.mode;
@@ -138,6 +146,7 @@ public final class QdqPass implements GraphPass {
         this.smoothQuant = b.smoothQuant != null ? b.smoothQuant : b.scales == null ? null : b.scales.smoothQuant().orElse(null);
         this.weights = b.weights;
         this.quantize = b.quantize;
+        this.ops = b.ops;
     }
 
     public static Builder builder(Mode mode) {
@@ -153,6 +162,7 @@ public final class QdqPass implements GraphPass {
         private Scales.SmoothQuant smoothQuant;
         private WeightFormat weights = WeightFormat.QUANTIZED;
         private boolean quantize = true;
+        private Set<String> ops = QUANTIZABLE_OPS;
 
         private Builder(Mode mode) {
             this.mode = mode;
@@ -187,6 +197,20 @@ public final class QdqPass implements GraphPass {
         }
 
         /**
+         * Quantizes only ops of these types (some of {@link #QUANTIZABLE_OPS}); the others stay in
+         * float. For targets whose quantized kernels cover only some ops: TensorRT 10.6 may have no
+         * fp8 Conv, so fp8 there means {@code ops=MatMul|Gemm}.
+         */
+        public Builder ops(Set<String> opTypes) {
+            if (opTypes.isEmpty() || !QUANTIZABLE_OPS.containsAll(opTypes)) {
+                throw new IllegalArgumentException("option ops of pass qdq takes some of Conv|MatMul|Gemm, got '"
+                        + String.join("|", opTypes) + "'");
+            }
+            this.ops = Set.copyOf(opTypes);
+            return this;
+        }
+
+        /**
          * false: apply SmoothQuant only, without Q/DQ (exact in float; for checking the smoothing).
          * Not idempotent: a second application smooths again.
          */
@@ -203,7 +227,7 @@ public final class QdqPass implements GraphPass {
         }
     }
 
-    /** From pipeline options: {@code mode=int8|fp8}, {@code scales=FILE}, {@code skip=REGEX}, {@code smoothquant=FILE}, {@code weights=quantized|float}. */
+    /** From pipeline options: {@code mode=int8|fp8}, {@code scales=FILE}, {@code skip=REGEX}, {@code smoothquant=FILE}, {@code weights=quantized|float}, {@code ops=Conv|MatMul|Gemm}. */
     static QdqPass fromOptions(Map<String, String> options) {
         String m = options.getOrDefault("mode", "int8");
         Mode mode = switch (m) {
@@ -228,6 +252,13 @@ public final class QdqPass implements GraphPass {
             case "float" -> WeightFormat.FLOAT;
             default -> throw new IllegalArgumentException("option weights of pass qdq must be quantized or float, got '" + w + "'");
         });
+        if (options.containsKey("ops")) {
+            Set<String> ops = new LinkedHashSet<>();
+            for (String op : options.get("ops").split("\\|", -1)) {
+                ops.add(op.trim());
+            }
+            b.ops(ops);
+        }
         return b.build();
     }
 
@@ -315,6 +346,7 @@ public final class QdqPass implements GraphPass {
         private final Map<Value, Value> dequantized = new HashMap<>();
         private final Map<Value, Value> dequantizedWeights = new HashMap<>();
         private final Map<String, Integer> quantizedOps = new TreeMap<>();
+        private final List<String> skippedByOp = new ArrayList<>();
         private final List<String> skippedByRegex = new ArrayList<>();
         private final List<String> skippedBoundary = new ArrayList<>();
         private final Set<String> missingAmax = new LinkedHashSet<>();
@@ -342,6 +374,10 @@ public final class QdqPass implements GraphPass {
                             && n.input(1).producer().is("DequantizeLinear")) {
                         alreadyQuantized++;
                     }
+                    continue;
+                }
+                if (!ops.contains(n.opType())) {
+                    skippedByOp.add(n.name());
                     continue;
                 }
                 if (skip != null && (skip.matcher(n.name()).find() || skip.matcher(n.opType()).find())) {
@@ -709,6 +745,10 @@ public final class QdqPass implements GraphPass {
                         + " share), weights per output channel (%s)", mode.name().toLowerCase(), count, quantizedOps,
                         dequantized.size(), weights == WeightFormat.QUANTIZED ? mode.type() + " initializers → DequantizeLinear"
                                 : "float → QuantizeLinear → DequantizeLinear"));
+            }
+            if (!skippedByOp.isEmpty()) {
+                result.note(String.format("%d left in float by ops=%s: %s", skippedByOp.size(), String.join("|", new TreeSet<>(ops)),
+                        listed(skippedByOp)));
             }
             if (!skippedByRegex.isEmpty()) {
                 result.note(String.format("%d skipped by skip='%s': %s", skippedByRegex.size(), skip.pattern(), listed(skippedByRegex)));

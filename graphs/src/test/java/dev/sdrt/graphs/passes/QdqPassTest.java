@@ -153,6 +153,55 @@ class QdqPassTest {
     }
 
     /**
+     * fp8 on the linear layers only ({@code ops=MatMul|Gemm}, for TensorRT versions without fp8
+     * Conv): no Conv reads a DequantizeLinear, every quantized op is a MatMul or Gemm, the notes count
+     * the Convs left in float, and the output stays within the fp8 bound against the float graph.
+     */
+    @Test
+    void fp8OnMatMulAndGemmOnlyLeavesEveryConvInFloat() throws Exception {
+        String fixture = "tiny_sd_unet";
+        Path file = dir.resolve("scales.json");
+        measure(fixture, dir).scales().write(file);
+        OnnxModel model = PassTesting.load(fixture);
+        int convs = targetCounts(PassTesting.load(fixture)).get("Conv");
+
+        PassResult qdq = PassPipeline.parse("qdq:mode=fp8:scales=" + file + ":ops=MatMul|Gemm").run(model).get(0);
+
+        assertThat(qdq.notes()).anyMatch(n -> n.startsWith(convs + " left in float by ops=Gemm|MatMul"));
+        int quantizedLinear = 0;
+        for (Node n : model.graph().nodes()) {
+            if (n.is("Conv")) {
+                assertThat(producedBy(n.input(0), "DequantizeLinear")).as(n.name()).isFalse();
+                assertThat(producedBy(n.input(1), "DequantizeLinear")).as(n.name()).isFalse();
+            }
+            if ((n.is("MatMul") || n.is("Gemm")) && producedBy(n.input(1), "DequantizeLinear")) {
+                assertThat(producedBy(n.input(0), "DequantizeLinear")).as(n.name()).isTrue();
+                quantizedLinear++;
+            }
+        }
+        assertThat(quantizedLinear).isPositive().isEqualTo(qdq.matched());
+        Path saved = PassTesting.save(model, dir);
+        OnnxChecker.check(saved);
+        // unfused, as in the fp8 test above: ONNX Runtime's level-2 fusions have no float8 kernel
+        try (OrtRunner runner = OrtRunner.builder(saved).optimizationLevel(OrtOptLevel.BASIC).build()) {
+            double[] fidelity = fidelity(runner.run(FixtureCase.named(fixture).inputs()), PassTesting.originalOutputs(fixture));
+            System.out.printf("qdq fp8 ops=MatMul|Gemm %-16s cosine %.5f, max rel error %.3e%n", fixture, fidelity[0], fidelity[1]);
+            assertThat(fidelity[0]).isGreaterThanOrEqualTo(COSINE_BOUND);
+        }
+    }
+
+    @Test
+    void opsTakesSomeOfTheQuantizableOpTypes() throws Exception {
+        Path file = dir.resolve("s.json");
+        Scales.of(Map.of("x", 1f)).write(file);
+        for (String ops : List.of("Conv|LayerNormalization", "", "MatMul|")) {
+            assertThatThrownBy(() -> PassPipeline.parse("qdq:scales=" + file + ":ops=" + ops)).as(ops)
+                    .hasMessage("option ops of pass qdq takes some of Conv|MatMul|Gemm, got '" + ops + "'");
+        }
+        assertThat(PassPipeline.parse("qdq:mode=fp8:scales=" + file + ":ops= MatMul | Gemm ").passes()).hasSize(1);
+    }
+
+    /**
      * Scales measured on the exported graph still apply after rewrites that keep the names of the
      * quantized inputs: fuse-qkv, and channels-last (Conv inputs become Transpose outputs; the amax
      * is found through the Transpose).

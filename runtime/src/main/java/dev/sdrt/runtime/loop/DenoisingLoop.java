@@ -7,11 +7,14 @@ import dev.sdrt.runtime.tensor.TensorSpec;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
+import java.util.logging.Logger;
 
 /**
  * The whole denoising loop and the VAE decode of one batch on a {@link LoopDevice}, with one upload
@@ -31,9 +34,10 @@ import java.util.Objects;
  * </ol>
  *
  * With CUDA-graph replay on, the launches of a (shape, steps, cache schedule) are captured once and
- * replayed for every later request of that shape; only the upload's contents change. The buffers and
- * replays of the four most recently used shapes are kept. Not thread-safe: one loop per device and
- * thread.
+ * replayed for every later request of that shape; only the upload's contents change. A shape whose
+ * capture the device refuses ({@link LoopDevice.CaptureFailedException}) runs eagerly, then and on
+ * every later request, without another try. The buffers and replays of the four most recently used
+ * shapes are kept. Not thread-safe: one loop per device and thread.
  */
 public final class DenoisingLoop implements AutoCloseable {
 
@@ -80,6 +84,8 @@ public final class DenoisingLoop implements AutoCloseable {
             long synchronizations, boolean replayed) {
     }
 
+    private static final Logger LOG = Logger.getLogger(DenoisingLoop.class.getName());
+
     private static final String FEATURE = "deepcache_feature";
 
     /**
@@ -93,6 +99,12 @@ public final class DenoisingLoop implements AutoCloseable {
     private final boolean replay;
     /** In access order: the first entry is the least recently used shape. */
     private final Map<String, Workspace> workspaces = new LinkedHashMap<>(16, 0.75f, true);
+    /**
+     * Keys of the shapes whose capture failed. Kept apart from their workspaces, so that a shape
+     * evicted and seen again is not captured again: what made the capture fail (an engine's kernels,
+     * the driver) has not changed.
+     */
+    private final Set<String> uncapturable = new HashSet<>();
 
     /** @param replay capture each shape's launches once and replay them (CUDA graphs on GPUs) */
     public DenoisingLoop(LoopDevice device, Models models, boolean replay) {
@@ -166,7 +178,8 @@ public final class DenoisingLoop implements AutoCloseable {
             throw new IllegalArgumentException(models.deepCacheFull() == null ? "no DeepCache graphs were loaded"
                     : "the DeepCache schedule has " + r.fullSteps().length + " steps, the plan " + steps);
         }
-        Workspace w = workspace(r, steps, inputShape);
+        String key = workspaceKey(r, steps);
+        Workspace w = workspace(key, r, steps, inputShape);
 
         // 1. One upload: per-step tables, the starting state, the text inputs and the noise.
         long uploadStart = System.nanoTime();
@@ -205,10 +218,17 @@ public final class DenoisingLoop implements AutoCloseable {
         // 2. and 3. Every step and the decode, queued (or replayed) without waiting.
         long enqueueStart = System.nanoTime();
         boolean replayed = w.captured != null;
-        if (replay) {
-            if (w.captured == null) {
+        if (replay && w.captured == null && !uncapturable.contains(key)) {
+            try {
                 w.captured = device.capture(() -> enqueue(w, r, steps));
+            } catch (LoopDevice.CaptureFailedException e) {
+                uncapturable.add(key);
+                LOG.warning("could not capture the loop of " + Tensor.formatShape(r.latentShape()) + " latents in " + steps
+                        + (steps == 1 ? " step" : " steps") + " on " + device + " (" + e.getMessage() + "); that shape"
+                        + " runs without replay from now on: the same results, with more host time spent launching");
             }
+        }
+        if (w.captured != null) {
             w.captured.launch();
         } else {
             enqueue(w, r, steps);
@@ -261,12 +281,17 @@ public final class DenoisingLoop implements AutoCloseable {
         device.launch(models.vaeDecoder(), Map.of("latent_sample", vaeInput), Map.of("sample", w.image));
     }
 
-    private Workspace workspace(Request r, int steps, long[] inputShape) {
+    /** What a workspace, and its replay, serve: the shapes, steps and cache schedule of a request. */
+    private static String workspaceKey(Request r, int steps) {
         StringBuilder key = new StringBuilder(Arrays.toString(r.latentShape())).append(steps).append(r.guided())
                 .append(Arrays.toString(r.imageShape())).append(r.stepNoise() != null)
                 .append(r.fullSteps() == null ? "" : Arrays.toString(r.fullSteps()));
         r.textFeeds().forEach((name, t) -> key.append(name).append(Arrays.toString(t.shape())).append(t.dtype()));
-        Workspace existing = workspaces.get(key.toString()); // get() makes it the most recently used
+        return key.toString();
+    }
+
+    private Workspace workspace(String key, Request r, int steps, long[] inputShape) {
+        Workspace existing = workspaces.get(key); // get() makes it the most recently used
         if (existing != null) {
             return existing;
         }
@@ -315,7 +340,7 @@ public final class DenoisingLoop implements AutoCloseable {
             }
             w.feature = device.allocate(FEATURE, feature.dtype(), featureShape(feature, dims, r, inputShape));
         }
-        workspaces.put(key.toString(), w);
+        workspaces.put(key, w);
         return w;
     }
 

@@ -45,6 +45,10 @@ public interface LoopDevice extends AutoCloseable {
     /**
      * Records the launches {@code work} queues, without running them, as a replayable unit (a CUDA
      * graph on GPUs): replaying reads whatever the bound tensors hold at that time.
+     *
+     * @throws CaptureFailedException when the device cannot record this work (CUDA or TensorRT
+     *     refused the capture); the device is then usable as before, nothing the caller can see has
+     *     changed, and the same launches can be queued without a capture
      */
     Replay capture(Runnable work);
 
@@ -56,6 +60,19 @@ public interface LoopDevice extends AutoCloseable {
 
     @Override
     void close();
+
+    /**
+     * {@link #capture} could not record the work, though the launches themselves are valid (they
+     * passed every check a launch makes): a CUDA graph capture that the driver or TensorRT refused,
+     * say. Nothing is left half done (on a GPU: the stream is out of capture mode, any partial graph
+     * is destroyed and CUDA's last error is cleared), so the caller can run the work eagerly instead.
+     * Any other exception from capture means the launches themselves are wrong.
+     */
+    final class CaptureFailedException extends RuntimeException {
+        public CaptureFailedException(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
 
     /** A recorded sequence of launches. */
     interface Replay extends AutoCloseable {

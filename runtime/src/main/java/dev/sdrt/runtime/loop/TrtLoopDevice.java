@@ -9,12 +9,14 @@ import dev.sdrt.runtime.tensor.DType;
 import dev.sdrt.runtime.tensor.Tensor;
 import dev.sdrt.runtime.tensor.TensorSpec;
 import dev.sdrt.runtime.trt.Cuda;
+import dev.sdrt.runtime.trt.CudaException;
 import dev.sdrt.runtime.trt.CudaGraph;
 import dev.sdrt.runtime.trt.CudaStream;
 import dev.sdrt.runtime.trt.DeviceBuffer;
 import dev.sdrt.runtime.trt.PinnedBuffer;
 import dev.sdrt.runtime.trt.TensorRt;
 import dev.sdrt.runtime.trt.TrtEngine;
+import dev.sdrt.runtime.trt.TrtException;
 import dev.sdrt.runtime.trt.TrtExecutionContext;
 import dev.sdrt.runtime.trt.TrtTensorInfo;
 import java.io.IOException;
@@ -36,6 +38,7 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.function.Consumer;
+import java.util.function.Function;
 import java.util.logging.Logger;
 import org.bytedeco.javacpp.Pointer;
 
@@ -66,7 +69,9 @@ import org.bytedeco.javacpp.Pointer;
  *       context that has never run eagerly, with its inputs bound to the real tensors (only read)
  *       and its outputs to scratch memory, so no tensor the caller sees changes; then it captures the
  *       launches for real. The warm-ups cost one extra run of each model on the first request of a
- *       shape and no synchronization.</li>
+ *       shape and no synchronization. A capture that CUDA or TensorRT refuses ends as a
+ *       {@link LoopDevice.CaptureFailedException}, the stream out of capture mode and CUDA's error
+ *       cleared ({@link CudaGraph#capture}), so the caller can queue the same launches eagerly.</li>
  *   <li>{@link #download} queues one asynchronous copy per source into a pinned read-back buffer,
  *       synchronizes the stream once (through {@link dev.sdrt.runtime.trt.SyncCounter}, so it is
  *       counted there and in {@link #synchronizations()}), then copies into tensors on the host.</li>
@@ -74,14 +79,17 @@ import org.bytedeco.javacpp.Pointer;
  *
  * <p>TensorRT takes only 256-byte aligned tensor addresses, and the loop binds rows of its per-step
  * tables (a 9-float coefficient row starts 36 bytes after the previous one). A view that is not
- * aligned is bound through an aligned slot of the model's: a device-to-device copy into the slot
- * before the launch (and out of it after, for an output), queued and captured like the launch.
+ * aligned, and any input row of a table, aligned or not, is bound through an aligned slot of the
+ * context's: a device-to-device copy into the slot before the launch (and out of it after, for an
+ * output), queued and captured like the launch. Rows go through the slot even when aligned (an
+ * ancestral sampler's noise rows are, at 512×512) so that every step binds the same addresses and
+ * one context serves them all ({@link #throughSlot}).
  *
  * <p>Each model keeps one TensorRT execution context per set of input shapes, all sharing the
  * engine's activation memory (they run one after another on the stream): a captured graph has the
  * context's shape-dependent state baked in, so a context is never re-shaped under a graph that uses
- * it. Device memory from {@link #allocate} lives until the device closes ({@link LoopDevice} has no
- * free); a {@link DenoisingLoop} allocates once per shape.
+ * it. Device memory from {@link #allocate} lives until {@link #free} or until the device closes; a
+ * {@link DenoisingLoop} allocates once per shape and frees what an evicted shape held.
  *
  * <p>Nothing touches CUDA before the first call that needs it, so {@link #load} reports a missing
  * engine file on any machine. Not thread-safe: one loop drives one device.
@@ -284,7 +292,7 @@ public final class TrtLoopDevice implements LoopDevice {
                 }
                 shapes.put(spec.name(), shape);
             }
-            Shaped shaped = context(shapes, bindings(in, out));
+            Shaped shaped = context(shapes, bindings(in, out, TrtLoopDevice::placement));
             for (TensorSpec spec : outputs.values()) {
                 DeviceTensor t = out.get(spec.name());
                 checkType(spec, t, "output");
@@ -294,9 +302,9 @@ public final class TrtLoopDevice implements LoopDevice {
                             + Tensor.formatShape(expected) + " for these inputs, bound to " + t);
                 }
             }
-            // Slots for views TensorRT cannot take as they are; allocated here, never while capturing.
-            in.forEach(shaped::slotFor);
-            out.forEach(shaped::slotFor);
+            // Slots for the tensors bound through one (throughSlot); allocated here, never while capturing.
+            in.forEach((n, t) -> shaped.slotFor(n, t, true));
+            out.forEach((n, t) -> shaped.slotFor(n, t, false));
             return shaped;
         }
 
@@ -319,25 +327,6 @@ public final class TrtLoopDevice implements LoopDevice {
                 throw new IllegalArgumentException(name + ": " + kind + " '" + spec.name() + "' is " + spec.describe()
                         + ", bound to " + t + " (the device loop needs the graph's inputs and outputs as it declares them)");
             }
-        }
-
-        /**
-         * What a launch binds, as a context sees it: each tensor's address, or "slot" for a view TensorRT
-         * cannot take as it is (it is bound to the context's own aligned slot, the same every time); and
-         * every address the launch reads or writes, for {@link #retireContextsInto}.
-         */
-        private static Bindings bindings(Map<String, DeviceTensor> in, Map<String, DeviceTensor> out) {
-            StringBuilder key = new StringBuilder();
-            List<Long> addresses = new ArrayList<>();
-            for (Map<String, DeviceTensor> side : List.of(in, out)) {
-                new TreeMap<>(side).forEach((n, t) -> {
-                    long at = address(t).address();
-                    key.append(n).append('=').append(aligned(at) ? Long.toHexString(at) : "slot").append(';');
-                    addresses.add(at);
-                });
-                key.append('|');
-            }
-            return new Bindings(key.toString(), addresses.stream().mapToLong(Long::longValue).toArray());
         }
 
         /**
@@ -479,7 +468,7 @@ public final class TrtLoopDevice implements LoopDevice {
     static final class Shaped {
         final TrtExecutionContext context;
         final Map<String, long[]> outputShapes;
-        /** Aligned stand-ins for tensors bound to unaligned views, by tensor name. */
+        /** Aligned stand-ins for the tensors bound {@linkplain #throughSlot through a slot}, by tensor name. */
         private final Map<String, DeviceBuffer> slots = new HashMap<>();
         /** Whether enqueueV3 ran outside a capture since the shapes were set (TensorRT's set-up is done). */
         boolean warm;
@@ -491,16 +480,16 @@ public final class TrtLoopDevice implements LoopDevice {
             this.outputShapes = outputShapes;
         }
 
-        /** Allocates the slot for {@code name} when {@code t} is not aligned for TensorRT. */
-        void slotFor(String name, DeviceTensor t) {
-            if (!aligned(address(t).address()) && !slots.containsKey(name)) {
+        /** Allocates the slot for {@code name} when {@code t} binds through one ({@link #throughSlot}). */
+        void slotFor(String name, DeviceTensor t, boolean input) {
+            if (throughSlot(t, input, placement(t.allocation())) && !slots.containsKey(name)) {
                 slots.put(name, DeviceBuffer.allocate(t.byteSize(), "aligned slot for '" + name + "'"));
             }
         }
 
         /**
-         * Binds every tensor and queues enqueueV3, copying unaligned inputs into their slots before and
-         * unaligned outputs out of theirs after.
+         * Binds every tensor and queues enqueueV3, copying inputs bound through slots into them before
+         * and outputs out of theirs after.
          */
         void enqueue(Map<String, DeviceTensor> in, Map<String, DeviceTensor> out, CudaStream stream) {
             in.forEach((n, t) -> context.bind(n, bindable(n, t, true, stream), t.byteSize()));
@@ -518,7 +507,7 @@ public final class TrtLoopDevice implements LoopDevice {
 
         private Pointer bindable(String name, DeviceTensor t, boolean input, CudaStream stream) {
             Pointer at = address(t);
-            if (aligned(at.address())) {
+            if (!throughSlot(t, input, placement(t.allocation()))) {
                 return at;
             }
             DeviceBuffer slot = slots.get(name);
@@ -541,6 +530,54 @@ public final class TrtLoopDevice implements LoopDevice {
     /** Whether TensorRT takes {@code address} as a tensor address. */
     static boolean aligned(long address) {
         return address % TRT_ALIGNMENT == 0;
+    }
+
+    /** Where an allocation lies in device memory. */
+    record Placement(long address, long bytes) {
+    }
+
+    /** The placement of a {@link DeviceBuffer} from {@link #allocate}. */
+    static Placement placement(Object allocation) {
+        DeviceBuffer buffer = (DeviceBuffer) allocation;
+        return new Placement(buffer.pointer().address(), buffer.byteSize());
+    }
+
+    /**
+     * Whether a launch binds {@code t} to its context's aligned slot (copying into it before the
+     * launch, out of it after for an output) instead of at its own address: when TensorRT cannot
+     * take that address, and for an input that views part of its allocation. Such an input is a row
+     * of a per-step table (timesteps, coefficients, an ancestral sampler's noise), at another address
+     * every step; bound where it is, every step would need an execution context of its own, since a
+     * context keeps the addresses it is launched with. Through the slot, one context serves every
+     * step. Outputs are whole tensors in the loop (and views of scratch memory in warm-ups, which
+     * must not go through slots), so only their alignment counts.
+     */
+    static boolean throughSlot(DeviceTensor t, boolean input, Placement allocation) {
+        long at = allocation.address() + byteOffset(t);
+        return !aligned(at) || input && t.byteSize() != allocation.bytes();
+    }
+
+    /**
+     * What a launch binds, as a context sees it: each tensor's address, or "slot" for one bound
+     * through the context's aligned slot ({@link #throughSlot}: the same address every time); and
+     * every address the launch reads or writes, for {@link TrtModel#retireContextsInto}. One
+     * execution context serves each distinct key.
+     */
+    static Bindings bindings(Map<String, DeviceTensor> in, Map<String, DeviceTensor> out,
+            Function<Object, Placement> placements) {
+        StringBuilder key = new StringBuilder();
+        List<Long> addresses = new ArrayList<>();
+        for (Map<String, DeviceTensor> side : List.of(in, out)) {
+            boolean input = side == in;
+            new TreeMap<>(side).forEach((n, t) -> {
+                Placement allocation = placements.apply(t.allocation());
+                long at = allocation.address() + byteOffset(t);
+                key.append(n).append('=').append(throughSlot(t, input, allocation) ? "slot" : Long.toHexString(at)).append(';');
+                addresses.add(at);
+            });
+            key.append('|');
+        }
+        return new Bindings(key.toString(), addresses.stream().mapToLong(Long::longValue).toArray());
     }
 
     /** Queues a device-to-device copy. */
@@ -717,8 +754,14 @@ public final class TrtLoopDevice implements LoopDevice {
                 warmUp(launch, s);
             }
         }
-        // 3. Capture for real.
-        CudaGraph graph = CudaGraph.capture(s, captured -> ops.forEach(op -> op.enqueue(captured)));
+        // 3. Capture for real. The launches passed every check above and each context has run outside a capture,
+        // so a failure here is the capture's (an engine whose enqueue cannot be captured, say): the caller runs eagerly.
+        CudaGraph graph;
+        try {
+            graph = CudaGraph.capture(s, captured -> ops.forEach(op -> op.enqueue(captured)));
+        } catch (CudaException | TrtException e) {
+            throw new CaptureFailedException("CUDA graph capture failed: " + e.getMessage(), e);
+        }
         Graph replay = new Graph(graph);
         graphs.add(replay);
         return replay;
@@ -805,9 +848,10 @@ public final class TrtLoopDevice implements LoopDevice {
         }
         StagingPlan plan = StagingPlan.of(0, addresses, bytes, allocations);
         if (downloadStaging == null || downloadStaging.byteSize() < plan.end()) {
-            // The last download waited for its copies, so the old buffer is free.
+            // No queued copy writes the old buffer (the last download waited for its copies), but cudaFreeHost
+            // waits for the whole device: free it after the one wait below, as upload does with its staging.
             if (downloadStaging != null) {
-                downloadStaging.close();
+                freeAfterSync.add(downloadStaging);
             }
             downloadStaging = PinnedBuffer.allocate(Math.max(plan.end(), 1 << 20), "download staging");
         }

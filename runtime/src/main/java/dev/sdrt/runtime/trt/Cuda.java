@@ -48,9 +48,14 @@ public final class Cuda {
      */
     public static void check(int status, String what) {
         if (status != cudaSuccess) {
-            throw new CudaException(status, what + " failed: " + errorName(status) + " (" + status + "): "
-                    + errorString(status));
+            throw failure(status, what);
         }
+    }
+
+    /** The exception {@link #check} throws for {@code status}, for a failure that must join another. */
+    static CudaException failure(int status, String what) {
+        return new CudaException(status, what + " failed: " + errorName(status) + " (" + status + "): "
+                + errorString(status));
     }
 
     private static String errorName(int status) {

@@ -1,5 +1,6 @@
 package dev.sdrt.runtime.trt;
 
+import static org.bytedeco.cuda.global.cudart.cudaGetLastError;
 import static org.bytedeco.cuda.global.cudart.cudaGraphDestroy;
 import static org.bytedeco.cuda.global.cudart.cudaGraphExecDestroy;
 import static org.bytedeco.cuda.global.cudart.cudaGraphInstantiate;
@@ -7,6 +8,7 @@ import static org.bytedeco.cuda.global.cudart.cudaGraphLaunch;
 import static org.bytedeco.cuda.global.cudart.cudaStreamBeginCapture;
 import static org.bytedeco.cuda.global.cudart.cudaStreamCaptureModeThreadLocal;
 import static org.bytedeco.cuda.global.cudart.cudaStreamEndCapture;
+import static org.bytedeco.cuda.global.cudart.cudaSuccess;
 
 import org.bytedeco.cuda.cudart.CUgraphExec_st;
 import org.bytedeco.cuda.cudart.CUgraph_st;
@@ -38,41 +40,63 @@ public final class CudaGraph implements AutoCloseable {
     /**
      * Records what {@code recording} queues on {@code stream} and instantiates it. Capture uses
      * thread-local mode, so other threads of the JVM may keep using CUDA meanwhile; the recording
-     * itself must not synchronize or allocate.
+     * itself must not synchronize or allocate. When it fails, the stream is out of capture mode and
+     * CUDA's last error is cleared (see {@link #captureTemplate}), so the same work can be queued
+     * without a graph.
      */
     public static CudaGraph capture(CudaStream stream, Recording recording) {
         CUgraph_st graph = captureTemplate(stream, recording);
+        CudaGraph instantiated;
         try {
-            return instantiate(graph);
-        } finally {
-            // The executable graph keeps what it needs; the template is no longer used.
-            cudaGraphDestroy(graph);
+            instantiated = instantiate(graph);
+        } catch (RuntimeException e) {
+            destroyAfterFailure(graph, e);
+            throw e;
         }
+        // The executable graph keeps what it needs; the template is no longer used.
+        try {
+            destroy(graph);
+        } catch (RuntimeException e) {
+            instantiated.close();
+            throw e;
+        }
+        return instantiated;
     }
 
     /**
      * Records what {@code recording} queues on {@code stream} into a graph template, which the caller
-     * owns (and destroys with cudaGraphDestroy).
+     * owns (and frees with {@link #destroy}). When recording or ending the capture fails, the capture
+     * is ended all the same (or the stream would stay in capture mode and refuse eager work), any
+     * partial graph is destroyed, and CUDA's last error is cleared, as trtexec does after a failed
+     * capture: a failed capture leaves an error that the next unrelated call would report otherwise.
      */
     static CUgraph_st captureTemplate(CudaStream stream, Recording recording) {
-        Cuda.check(cudaStreamBeginCapture(stream.handle(), cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+        int beginStatus = cudaStreamBeginCapture(stream.handle(), cudaStreamCaptureModeThreadLocal);
+        if (beginStatus != cudaSuccess) {
+            cudaGetLastError();
+            throw Cuda.failure(beginStatus, "cudaStreamBeginCapture");
+        }
         CUgraph_st graph = new CUgraph_st();
-        RuntimeException recordingFailure = null;
+        RuntimeException failure = null;
         try {
             recording.enqueue(stream);
         } catch (RuntimeException e) {
-            recordingFailure = e;
+            failure = e;
         }
-        // End the capture even when recording failed, or the stream stays in capture mode.
         int endStatus = cudaStreamEndCapture(stream.handle(), graph);
-        if (recordingFailure != null) {
-            if (!graph.isNull()) {
-                cudaGraphDestroy(graph);
-            }
-            throw recordingFailure;
+        if (failure == null && endStatus == cudaSuccess) {
+            return graph;
         }
-        Cuda.check(endStatus, "cudaStreamEndCapture");
-        return graph;
+        if (endStatus != cudaSuccess) {
+            CudaException ended = Cuda.failure(endStatus, "cudaStreamEndCapture");
+            if (failure == null) {
+                failure = ended;
+            } else {
+                failure.addSuppressed(ended);
+            }
+        }
+        destroyAfterFailure(graph, failure);
+        throw failure;
     }
 
     /** Instantiates a template; the template stays the caller's and may be changed or destroyed after. */
@@ -80,6 +104,25 @@ public final class CudaGraph implements AutoCloseable {
         CUgraphExec_st executable = new CUgraphExec_st();
         Cuda.check(cudaGraphInstantiate(executable, graph, 0L), "cudaGraphInstantiate");
         return new CudaGraph(executable);
+    }
+
+    /** cudaGraphDestroy on a template, checked. */
+    static void destroy(CUgraph_st graph) {
+        Cuda.check(cudaGraphDestroy(graph), "cudaGraphDestroy");
+    }
+
+    /**
+     * After {@code failure}: destroys what there is of the template (a failure to do so joins
+     * {@code failure} rather than hiding it) and clears CUDA's last error.
+     */
+    private static void destroyAfterFailure(CUgraph_st graph, RuntimeException failure) {
+        if (!graph.isNull()) {
+            int status = cudaGraphDestroy(graph);
+            if (status != cudaSuccess) {
+                failure.addSuppressed(Cuda.failure(status, "cudaGraphDestroy"));
+            }
+        }
+        cudaGetLastError();
     }
 
     /** Queues one replay of the graph on {@code stream}; asynchronous. */

@@ -7,7 +7,6 @@ import static org.bytedeco.cuda.global.cudart.cuKernelGetName;
 import static org.bytedeco.cuda.global.cudart.cudaEventElapsedTime;
 import static org.bytedeco.cuda.global.cudart.cudaGraphAddDependencies;
 import static org.bytedeco.cuda.global.cudart.cudaGraphAddEventRecordNode;
-import static org.bytedeco.cuda.global.cudart.cudaGraphDestroy;
 import static org.bytedeco.cuda.global.cudart.cudaGraphGetRootNodes;
 import static org.bytedeco.cuda.global.cudart.cudaGraphNodeGetDependentNodes_v2;
 import static org.bytedeco.cuda.global.cudart.cudaGraphNodeGetType;
@@ -70,7 +69,7 @@ public final class KernelProfiler {
                 }
                 return profileInstrumented(template, stream, runs, plainMillis);
             } finally {
-                cudaGraphDestroy(template);
+                CudaGraph.destroy(template);
             }
         }
     }

@@ -4,21 +4,30 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
+import dev.sdrt.runtime.scheduler.SchedulerConfig;
+import dev.sdrt.runtime.scheduler.Schedulers;
 import dev.sdrt.runtime.tensor.DType;
+import dev.sdrt.runtime.tensor.Tensor;
 import dev.sdrt.runtime.tensor.TensorSpec;
 import dev.sdrt.runtime.trt.TensorRt;
 import dev.sdrt.runtime.trt.TrtTensorInfo;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * What of the TensorRT loop device runs without a GPU: finding the engine beside the ONNX file (before
- * any CUDA call), the refusal without TensorRT, the staging layout and view address arithmetic, and
- * the engine-to-loop tensor specs. The device itself is exercised by the cli module's GPU suite.
+ * any CUDA call), the refusal without TensorRT, the staging layout and view address arithmetic, which
+ * tensors bind through aligned slots and so how many execution contexts the loop's launches need,
+ * and the engine-to-loop tensor specs. The device itself is exercised by the cli module's GPU suite.
  */
 class TrtLoopDeviceTest {
     @TempDir
@@ -120,6 +129,137 @@ class TrtLoopDeviceTest {
         assertThat(TrtLoopDevice.aligned(base + TrtLoopDevice.byteOffset(coefficients.row(64)))).as("64 * 36 = 9 * 256").isTrue();
         DeviceTensor noise = new DeviceTensor(new Object(), "noise", DType.FLOAT32, new long[] {50, 1, 4, 64, 64}, 0);
         assertThat(TrtLoopDevice.aligned(base + TrtLoopDevice.byteOffset(noise.row(17)))).as("512x512 latents").isTrue();
+    }
+
+    @Test
+    void rowsOfTablesBindThroughTheSlotAlignedOrNotWholeTensorsWhereTheyAre() {
+        TrtLoopDevice.Placement table = new TrtLoopDevice.Placement(0x7f0000000000L, 50L * 4 * 64 * 64 * 4);
+        DeviceTensor noise = new DeviceTensor(table, "noise", DType.FLOAT32, new long[] {50, 1, 4, 64, 64}, 0);
+        assertThat(TrtLoopDevice.aligned(table.address() + TrtLoopDevice.byteOffset(noise.row(17)))).isTrue();
+        assertThat(TrtLoopDevice.throughSlot(noise.row(17), true, table)).as("an aligned row moves every step").isTrue();
+        assertThat(TrtLoopDevice.throughSlot(noise.row(0), true, table)).as("row 0 too").isTrue();
+        assertThat(TrtLoopDevice.throughSlot(noise, true, table)).as("the whole table").isFalse();
+        assertThat(TrtLoopDevice.throughSlot(noise.row(17), false, table)).as("an aligned output view (warm-up scratch)").isFalse();
+        TrtLoopDevice.Placement coefficients = new TrtLoopDevice.Placement(0x7f0000100000L, 50L * 9 * 4);
+        DeviceTensor row = new DeviceTensor(coefficients, "coefficients", DType.FLOAT32, new long[] {50, 9}, 0).row(1);
+        assertThat(TrtLoopDevice.throughSlot(row, false, coefficients)).as("unaligned, even as an output").isTrue();
+    }
+
+    /**
+     * The loop's launches over 50 steps of an ancestral sampler at 512×512 (noise rows 64 KiB apart,
+     * each 256-byte aligned) need one execution context per ping-pong buffer set, not one per step:
+     * the timestep, coefficient and noise rows all bind through slots.
+     */
+    @Test
+    void everyStepBindsTheSameAddressesSoTwoContextsServeTheWholeLoop() {
+        long dyn = TensorSpec.DYNAMIC;
+        LoopModel unet = new Model("unet", Map.of("sample", spec("sample", dyn, 4, dyn, dyn), "timestep", spec("timestep", dyn),
+                "encoder_hidden_states", spec("encoder_hidden_states", dyn, 77, 768)), Map.of("out_sample",
+                spec("out_sample", dyn, 4, dyn, dyn)));
+        LoopModel step = new Model("step", Map.of(), Map.of());
+        LoopModel vae = new Model("vae", Map.of(), Map.of());
+        PlacingDevice device = new PlacingDevice();
+        long[] latents = {1, 4, 64, 64};
+        int steps = 50;
+        int n = Math.toIntExact(Tensor.numElements(latents));
+        try (DenoisingLoop loop = new DenoisingLoop(device, new DenoisingLoop.Models(unet, "sample", "out_sample", step, vae,
+                null, null), true)) {
+            loop.run(new DenoisingLoop.Request(Schedulers.create("euler-a", SchedulerConfig.stableDiffusion()).plan(steps),
+                    7.5, latents, new long[] {1, 3, 512, 512}, new float[n], Map.of("encoder_hidden_states",
+                    Tensor.allocate(DType.FLOAT32, 2, 77, 768)), new float[steps * n], null, 0.18215, 0));
+        }
+        Map<String, Set<String>> contexts = new LinkedHashMap<>();
+        Set<Long> noiseRows = new LinkedHashSet<>();
+        for (PlacingDevice.Launch launch : device.launches) {
+            contexts.computeIfAbsent(launch.model(), k -> new LinkedHashSet<>())
+                    .add(TrtLoopDevice.bindings(launch.inputs(), launch.outputs(), a -> (TrtLoopDevice.Placement) a).key());
+            DeviceTensor noise = launch.inputs().get("noise");
+            if (noise != null) {
+                noiseRows.add(((TrtLoopDevice.Placement) noise.allocation()).address() + TrtLoopDevice.byteOffset(noise));
+            }
+        }
+        assertThat(noiseRows).as("a row at another aligned address every step").hasSize(steps).allMatch(TrtLoopDevice::aligned);
+        assertThat(contexts.get("unet")).as("denoiser contexts").hasSize(2);
+        assertThat(contexts.get("step")).as("step-graph contexts").hasSize(2);
+        assertThat(contexts.get("vae")).hasSize(1);
+        assertThat(contexts.get("step")).allMatch(key -> key.contains("noise=slot;") && key.contains("coefficients=slot;"));
+    }
+
+    private static TensorSpec spec(String name, long... shape) {
+        return new TensorSpec(name, DType.FLOAT32, shape, List.of());
+    }
+
+    private record Model(String name, Map<String, TensorSpec> inputs, Map<String, TensorSpec> outputs) implements LoopModel {
+        @Override
+        public void close() {
+        }
+    }
+
+    /** Hands out placements as cudaMalloc would (aligned, one after another), records launches, runs nothing. */
+    private static final class PlacingDevice implements LoopDevice {
+        record Launch(String model, Map<String, DeviceTensor> inputs, Map<String, DeviceTensor> outputs) {
+        }
+
+        final List<Launch> launches = new ArrayList<>();
+        private long next = 0x7f0000000000L;
+
+        @Override
+        public LoopModel load(Path model) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public DeviceTensor allocate(String label, DType dtype, long... shape) {
+            long bytes = Tensor.numElements(shape) * dtype.byteSize();
+            TrtLoopDevice.Placement placement = new TrtLoopDevice.Placement(next, bytes);
+            next += (bytes + 511) / 512 * 512;
+            return new DeviceTensor(placement, label, dtype, shape, 0);
+        }
+
+        @Override
+        public void free(DeviceTensor tensor) {
+        }
+
+        @Override
+        public void upload(List<DeviceTensor> targets, List<Tensor> sources) {
+        }
+
+        @Override
+        public void launch(LoopModel model, Map<String, DeviceTensor> inputs, Map<String, DeviceTensor> outputs) {
+            launches.add(new Launch(model.name(), Map.copyOf(inputs), Map.copyOf(outputs)));
+        }
+
+        @Override
+        public Replay capture(Runnable work) {
+            work.run();
+            return new Replay() {
+                @Override
+                public void launch() {
+                }
+
+                @Override
+                public void close() {
+                }
+            };
+        }
+
+        @Override
+        public List<Tensor> download(DeviceTensor... sources) {
+            List<Tensor> out = new ArrayList<>();
+            for (DeviceTensor s : sources) {
+                out.add(Tensor.allocate(s.dtype(), s.shape()));
+            }
+            return out;
+        }
+
+        @Override
+        public long synchronizations() {
+            return 1;
+        }
+
+        @Override
+        public void close() {
+        }
     }
 
     @Test
