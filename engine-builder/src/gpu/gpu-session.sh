@@ -48,14 +48,15 @@ rm -f "$out/session.txt" "$out/logs.tar.gz"
 export SDRT_WORK="$work" OUT_DIR="$logs" SDRT_GPU_RUN="$runner"
 
 # --- clock, printing, archive ----------------------------------------------------------------------------------------
-# Time is counted in (simulated) seconds since the start; with SDRT_TIME_SCALE=1 they are real seconds.
+# Time is counted in (simulated) seconds since the start; with SDRT_TIME_SCALE=1 they are real seconds. clock sets
+# NOW and LEFT without a subshell: the polling loops run it many times a second, and a signal that arrives while
+# bash parses a command substitution can derail the parse (and the trap).
 started_us=${EPOCHREALTIME/./}
-now() { echo $(((${EPOCHREALTIME/./} - started_us) * scale / 1000000)); }
-left() { echo $((budget - $(now))); }
-# sleep for a tenth of a simulated-clock poll: 0.1 s real whatever the scale
+clock() { NOW=$(((${EPOCHREALTIME/./} - started_us) * scale / 1000000)); LEFT=$((budget - NOW)); }
+# a tenth of a real second (not 'read -t': a trap that exits during its timeout crashes bash 5.2)
 tick() { sleep 0.1; }
-say() { printf '%s\n' "$*" | tee -a "$out/session.txt"; }
-stamp() { say "$(printf '[%4ds] %s' "$(now)" "$*")"; }
+say() { printf '%s\n' "$*"; printf '%s\n' "$*" >>"$out/session.txt"; }
+stamp() { clock; local line; printf -v line '[%4ds] %s' "$NOW" "$*"; say "$line"; }
 pack() { tar -czf "$out/logs.tar.gz.part" -C "$work" logs 2>/dev/null && mv "$out/logs.tar.gz.part" "$out/logs.tar.gz"; }
 
 sdrt() { bash "$runner" sdrt "$@"; }
@@ -86,8 +87,8 @@ trap finish EXIT
 trap 'interrupted=1; exit 143' TERM INT
 
 # --- phases ----------------------------------------------------------------------------------------------------------
-# reserve: seconds the current plan holds back for work that matters more and has not run yet (set by each plan).
-reserve() { echo 0; }
+# reserve: sets RESERVE, the seconds the current plan holds back for work that matters more and has not run yet.
+reserve() { RESERVE=0; }
 # on_poll PGID: called while a phase runs, between polls; a plan sets it to measure its headline as soon as it can,
 # pausing the phase meanwhile; it adds the seconds the phase was paused to paused_for.
 on_poll() { :; }
@@ -100,7 +101,8 @@ MIN_PHASE=20
 # not count against its cap.
 phase() {
   local name=$1 cap=$2 pick=$3; shift 3
-  local limit; limit=$(($(left) - $(reserve)))
+  clock; reserve
+  local limit=$((LEFT - RESERVE))
   ((cap < limit)) && limit=$cap
   if ((limit < MIN_PHASE)); then
     result[$name]="skipped: out of time"
@@ -112,15 +114,16 @@ phase() {
   setsid bash -c '"$@"' "$name" "$@" >"$logs/$name.log" 2>&1 &
   local pid=$!
   groups+=("$pid")
-  local t0; t0=$(now)
+  clock; local t0=$NOW
   local timed_out=0 paused_before=$paused_for
   while kill -0 "$pid" 2>/dev/null; do
     # its own limit (paused time excluded), and never past the budget, whatever a pause took
-    if (($(now) - t0 - (paused_for - paused_before) > limit || $(left) <= 0)); then
+    clock
+    if ((NOW - t0 - (paused_for - paused_before) > limit || LEFT <= 0)); then
       timed_out=1
       kill -TERM -- "-$pid" 2>/dev/null
-      local k; k=$(now)
-      while kill -0 "$pid" 2>/dev/null && (($(now) - k < 10)); do tick; done
+      local k=$NOW
+      while kill -0 "$pid" 2>/dev/null && { clock; ((NOW - k < 10)); }; do tick; done
       kill -KILL -- "-$pid" 2>/dev/null
       break
     fi
@@ -130,7 +133,7 @@ phase() {
   wait "$pid"
   local rc=$?
   forget_group "$pid"
-  local took=$(($(now) - t0 - (paused_for - paused_before)))
+  clock; local took=$((NOW - t0 - (paused_for - paused_before)))
   if ((timed_out)); then
     result[$name]="TIMED OUT after ${took}s"
   elif ((rc == 0)); then
@@ -148,7 +151,8 @@ phase() {
 
 summary() {
   say ""
-  say "GPU session $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null || echo '(no nvidia-smi)'), plan $plan, budget ${budget}s, used $(now)s"
+  clock
+  say "GPU session $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null || echo '(no nvidia-smi)'), plan $plan, budget ${budget}s, used ${NOW}s"
   local p
   for p in ${phase_order[@]+"${phase_order[@]}"}; do say "$(printf '| %-22s | %s |' "$p" "${result[$p]}")"; done
   plan_summary
@@ -237,19 +241,19 @@ checks_plan() {
   stamp "sd15-build: started in the background"
 
   reserve() {
-    local need=0
+    RESERVE=0
     # while measuring, the measurement's own phases run with nothing held back
     if [[ $build_state == running ]]; then
-      local until_built=$((SD15_BUILD_EST - $(now)))
-      ((until_built > 0)) && need=$until_built
-      need=$((need + SD15_LATENCY + SD15_PROFILE))
+      clock
+      local until_built=$((SD15_BUILD_EST - NOW))
+      ((until_built > 0)) && RESERVE=$until_built
+      RESERVE=$((RESERVE + SD15_LATENCY + SD15_PROFILE))
     fi
-    echo $need
   }
   on_poll() {
     [[ $build_state == running ]] || return 0
     kill -0 "$sd15_pid" 2>/dev/null && return 0
-    local current=${1:-} p0; p0=$(now)
+    clock; local current=${1:-} p0=$NOW
     if [[ -n $current ]]; then
       kill -STOP -- "-$current" 2>/dev/null
       paused_pgid=$current
@@ -259,7 +263,7 @@ checks_plan() {
     if [[ -n $current ]]; then
       kill -CONT -- "-$current" 2>/dev/null
       paused_pgid=""
-      paused_for=$((paused_for + $(now) - p0))
+      clock; paused_for=$((paused_for + NOW - p0))
       stamp "resuming the paused phase"
     fi
   }
@@ -268,7 +272,8 @@ checks_plan() {
     wait "$sd15_pid"
     local rc=$?
     forget_group "$sd15_pid"
-    if ((rc == 0)); then result[sd15-build]="ok in ~$(now)s (beside the tiny checks)"; else result[sd15-build]="FAILED (exit $rc)"; fi
+    clock
+    if ((rc == 0)); then result[sd15-build]="ok in ~${NOW}s (beside the tiny checks)"; else result[sd15-build]="FAILED (exit $rc)"; fi
     phase_order+=(sd15-build)
     stamp "sd15-build: ${result[sd15-build]} — $(grep -E '^\| (build time|engine size)' "$logs/sd15-build.log" | tr -s ' ' | paste -sd' ')"
     if ((rc == 0)); then
@@ -290,12 +295,12 @@ checks_plan() {
   phase bench 150 '' bench_check
 
   if [[ $build_state == running ]]; then
-    stamp "sd15-build: waiting (up to $(($(left) - SD15_LATENCY))s)"
-    while kill -0 "$sd15_pid" 2>/dev/null && (($(left) > SD15_LATENCY)); do tick; done
+    clock; stamp "sd15-build: waiting (up to $((LEFT - SD15_LATENCY))s)"
+    while kill -0 "$sd15_pid" 2>/dev/null && { clock; ((LEFT > SD15_LATENCY)); }; do tick; done
     if kill -0 "$sd15_pid" 2>/dev/null; then
       kill -TERM -- "-$sd15_pid" 2>/dev/null
       forget_group "$sd15_pid"
-      result[sd15-build]="TIMED OUT at $(now)s"
+      clock; result[sd15-build]="TIMED OUT at ${NOW}s"
       phase_order+=(sd15-build)
       stamp "sd15-build: ${result[sd15-build]} — $(tail -n 1 "$logs/sd15-build.log")"
       say "HEADLINE sd15 not measured: the build did not finish within the budget"
@@ -367,7 +372,7 @@ lowp_plan() {
   for m in "${modes[@]}"; do
     local to_go=$((n - i)) need=$((LOWP_LATENCY + LOWP_COMPARE))
     # this build's share: what is left after every later mode's measurements, split over the builds still to run
-    local cap=$((($(left) - to_go * need) / to_go))
+    clock; local cap=$(((LEFT - to_go * need) / to_go))
     i=$((i + 1))
     phase "lowp-build-$m" "$cap" '^(built|reused) ' lowp_build "$m" || continue
     phase "lowp-latency-$m" "$LOWP_LATENCY" '^\| CUDA graph replay' run_tool bench latency \
