@@ -289,7 +289,7 @@ public final class Pipeline implements AutoCloseable {
                     + width + "x" + height);
         }
         String scheduler = r.scheduler() != null ? r.scheduler() : family.defaultScheduler();
-        Schedulers.create(scheduler, schedulerConfig);
+        Schedulers.create(scheduler, schedulerConfig, family.modelKind());
         return r.withSize(width, height).withScheduler(scheduler);
     }
 
