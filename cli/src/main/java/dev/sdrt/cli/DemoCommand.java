@@ -39,7 +39,7 @@ final class DemoCommand implements Callable<Integer> {
         long start = System.nanoTime();
         Path model = out.resolve("tiny-sd");
         log.println("1/2 exporting a tiny SD pipeline (text encoder, UNet, VAE decoder) with RANDOM weights to " + model);
-        PipelineFolder.random("tiny", 0, model, ExportOptions.defaults(), 0, log);
+        PipelineFolder.random("tiny", 0, model, ExportOptions.defaults(), 0, log, spec.commandLine().getErr());
         log.printf("2/2 generating \"%s\" (%d steps, euler, guidance 7.5, DeepCache off) on ONNX Runtime, CPU%n", prompt, steps);
         Path image = out.resolve("demo.png");
         try (Pipeline pipeline = Pipeline.open(model, 0)) {

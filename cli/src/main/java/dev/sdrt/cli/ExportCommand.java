@@ -3,15 +3,14 @@ package dev.sdrt.cli;
 import dev.sdrt.exporter.Component;
 import dev.sdrt.exporter.ExportOptions;
 import dev.sdrt.exporter.Exporter;
+import dev.sdrt.graphs.OnnxModel;
 import dev.sdrt.graphs.SaveOptions;
 import dev.sdrt.graphs.ir.DataType;
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
-import me.tongfei.progressbar.ConsoleProgressBarConsumer;
-import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -105,7 +104,7 @@ final class ExportCommand implements Callable<Integer> {
                     result.unusedTensors().size(), result.unusedTensors().subList(0, Math.min(5, result.unusedTensors().size())));
         }
         out.flush();
-        save(result, out);
+        saveShowingProgress(result.model(), this.out, spec.commandLine().getErr());
         out.printf("wrote %s (%s)%s in %.1f s%n", this.out, InspectCommand.human(Files.size(this.out)),
                 Files.exists(dataFile()) ? " + " + dataFile().getFileName() + " (" + InspectCommand.human(Files.size(dataFile())) + ")" : "",
                 (System.nanoTime() - start) / 1e9);
@@ -117,20 +116,21 @@ final class ExportCommand implements Callable<Integer> {
         return out.resolveSibling(out.getFileName() + ".data");
     }
 
-    /** Saves with a progress bar when the weights are large enough to take a while. */
-    private void save(Exporter.Result result, PrintWriter out) throws Exception {
-        long totalBytes = result.model().graph().initializers().stream().mapToLong(v -> v.constant().byteSize()).sum();
+    /**
+     * Saves {@code model} to {@code file}, showing the weights' progress on {@code err} when they are
+     * large enough to take a while (writing them is most of an export's time).
+     */
+    static void saveShowingProgress(OnnxModel model, Path file, PrintWriter err) throws IOException {
+        long totalBytes = model.graph().initializers().stream().mapToLong(v -> v.constant().byteSize()).sum();
         if (totalBytes < (64L << 20)) {
-            result.model().save(this.out);
+            model.save(file);
             return;
         }
-        try (ProgressBar bar = new ProgressBarBuilder().setTaskName("saving weights").setInitialMax(totalBytes >> 20)
-                .setUnit(" MiB", 1).setConsumer(new ConsoleProgressBarConsumer(System.err)).setUpdateIntervalMillis(500)
-                .build()) {
+        try (Progress progress = Progress.start(err, "writing " + file.getFileName(), totalBytes >> 20, "MiB", 500)) {
             long[] written = {0};
-            result.model().save(this.out, SaveOptions.defaults().withProgress(bytes -> {
+            model.save(file, SaveOptions.defaults().withProgress(bytes -> {
                 written[0] += bytes;
-                bar.stepTo(written[0] >> 20);
+                progress.stepTo(written[0] >> 20);
             }));
         }
     }

@@ -57,10 +57,10 @@ final class ExportPipelineCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("--arch needs --random-weights: sdrt downloads no checkpoints");
             }
             log.printf("exporting %s pipeline with random weights (seed %d) to %s%n", source.arch, seed, out);
-            PipelineFolder.random(source.arch, seed, out, options, deepCacheBranch, log);
+            PipelineFolder.random(source.arch, seed, out, options, deepCacheBranch, log, spec.commandLine().getErr());
         } else {
             log.printf("exporting pipeline %s to %s%n", source.from, out);
-            PipelineFolder.fromDiffusers(source.from, out, options, deepCacheBranch, log);
+            PipelineFolder.fromDiffusers(source.from, out, options, deepCacheBranch, log, spec.commandLine().getErr());
         }
         log.printf("done in %.1f s; run it with: sdrt generate --model %s --prompt \"...\"%n", (System.nanoTime() - start) / 1e9, out);
         log.flush();

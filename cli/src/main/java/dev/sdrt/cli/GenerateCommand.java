@@ -6,16 +6,15 @@ import dev.sdrt.runtime.loop.LoopDevice;
 import dev.sdrt.runtime.loop.TrtLoopDevice;
 import dev.sdrt.runtime.pipeline.GeneratedImage;
 import dev.sdrt.runtime.pipeline.GenerationRequest;
+import dev.sdrt.runtime.pipeline.LoadListener;
 import dev.sdrt.runtime.pipeline.Pipeline;
+import dev.sdrt.runtime.pipeline.PipelineSpec;
 import dev.sdrt.runtime.scheduler.Schedulers;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
-import me.tongfei.progressbar.ConsoleProgressBarConsumer;
-import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -35,10 +34,11 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--model", paramLabel = "DIR", required = true, description = "pipeline folder")
     Path model;
 
-    @Option(names = "--prompt", paramLabel = "TEXT", required = true)
+    @Option(names = "--prompt", paramLabel = "TEXT", required = true, description = "what the image shows")
     String prompt;
 
-    @Option(names = {"--negative", "--negative-prompt"}, paramLabel = "TEXT", defaultValue = "")
+    @Option(names = {"--negative", "--negative-prompt"}, paramLabel = "TEXT", defaultValue = "",
+            description = "what guidance steers away from (default: none)")
     String negativePrompt;
 
     @Option(names = "--steps", paramLabel = "N", defaultValue = "25", description = "denoising steps (default 25)")
@@ -47,7 +47,8 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--guidance", paramLabel = "G", defaultValue = "7.5", description = "classifier-free guidance scale (default 7.5)")
     double guidance;
 
-    @Option(names = "--seed", paramLabel = "N", defaultValue = "0")
+    @Option(names = "--seed", paramLabel = "N", defaultValue = "0",
+            description = "seed of the starting noise: the same seed, prompt and options give the same image (default 0)")
     long seed;
 
     @Option(names = "--width", paramLabel = "W", defaultValue = "0", description = "image width (default: the model's)")
@@ -75,8 +76,7 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--batch", paramLabel = "N", defaultValue = "1", description = "images per prompt (default 1)")
     int batch;
 
-    @Option(names = "--scheduler", paramLabel = "NAME",
-            description = "ddim, euler, euler-a, dpm++2m, dpm++2m-karras, flow-euler (default: euler, or flow-euler for SD3)")
+    @Option(names = "--scheduler", paramLabel = "NAME", description = SCHEDULER_HELP)
     String scheduler;
 
     @Option(names = "--init-image", paramLabel = "FILE",
@@ -100,6 +100,10 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Option(names = "--threads", paramLabel = "N", defaultValue = "0", description = "CPU threads (default: all cores)")
     int threads;
+
+    /** The --scheduler help of the commands that sample, by the kind of model each scheduler fits. */
+    static final String SCHEDULER_HELP = "ddim, euler, euler-a, dpm++2m or dpm++2m-karras for SD 1.x/2.x and SDXL;"
+            + " flow-euler for SD3 (default: euler, or flow-euler for SD3)";
 
     @Spec
     picocli.CommandLine.Model.CommandSpec spec;
@@ -126,8 +130,13 @@ final class GenerateCommand implements Callable<Integer> {
             width = parsed.width();
             height = parsed.height();
         }
-        if (scheduler != null && !Schedulers.NAMES.contains(scheduler)) {
-            throw new IllegalArgumentException("unknown scheduler '" + scheduler + "'; choose one of " + String.join(", ", Schedulers.NAMES));
+        // What the folder's spec can refuse, refused before its models spend seconds loading.
+        PipelineSpec folder = PipelineSpec.read(model);
+        if (scheduler != null) {
+            Schedulers.requireFor(scheduler, folder.family().modelKind());
+        }
+        if (width != 0 && height != 0 && folder.sizeProblem(width, height) != null) {
+            throw new IllegalArgumentException(folder.sizeProblem(width, height));
         }
         GenerationRequest request = GenerationRequest.of(prompt).withNegativePrompt(negativePrompt).withSteps(steps)
                 .withGuidanceScale(guidance).withSeed(seed).withSize(width, height).withBatchSize(batch).withScheduler(scheduler)
@@ -140,20 +149,24 @@ final class GenerateCommand implements Callable<Integer> {
             request = request.withInitImage(image, strength);
         }
         PrintWriter log = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        LoadListener loading = Progress.loadLines(err);
         GeneratedImage result = null;
         List<double[]> runs = new ArrayList<>();
         try (LoopDevice device = openDevice();
-                Pipeline pipeline = device == null ? Pipeline.open(model, threads)
-                        : Pipeline.openOnDevice(model, threads, Pipeline.DEFAULT_MAX_BATCH_IMAGES, device, cudaGraph);
-                ProgressBar bar = new ProgressBarBuilder().setTaskName("denoising").setInitialMax(steps)
-                        .setConsumer(new ConsoleProgressBarConsumer(System.err)).setUpdateIntervalMillis(250).build()) {
+                Pipeline pipeline = device == null ? Pipeline.open(model, threads, Pipeline.DEFAULT_MAX_BATCH_IMAGES, null, loading)
+                        : Pipeline.openOnDevice(model, threads, Pipeline.DEFAULT_MAX_BATCH_IMAGES, device, cudaGraph, loading);
+                Progress bar = Progress.start(err, "denoising", steps, "steps", 250)) {
             for (int run = 1; run <= repeat; run++) {
                 if (run > 1) {
                     bar.reset();
                 }
                 long start = System.nanoTime();
                 // Image to image runs fewer steps than asked for; the listener says how many.
-                result = pipeline.generate(request, (done, total) -> bar.maxHint(total).stepTo(done));
+                result = pipeline.generate(request, (done, total) -> {
+                    bar.maxHint(total);
+                    bar.stepTo(done);
+                });
                 double[] timings = timings(result, (System.nanoTime() - start) / 1e6);
                 runs.add(timings);
                 if (repeat > 1) {
