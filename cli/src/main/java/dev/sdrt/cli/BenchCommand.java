@@ -55,8 +55,8 @@ final class BenchCommand implements Callable<Integer> {
     Source source;
 
     static final class Source {
-        @Option(names = "--arch", paramLabel = "ARCH", description = "built-in architecture with random weights: tiny, tiny-sdxl,"
-                + " tiny-sd3, sd15, sd21, sdxl, sd3-medium")
+        @Option(names = "--arch", paramLabel = "ARCH", completionCandidates = ExportCommand.Architectures.class,
+                description = "built-in architecture with random weights: ${COMPLETION-CANDIDATES}")
         String arch;
 
         @Option(names = "--model", paramLabel = "DIR", description = "pipeline folder (from 'sdrt export-pipeline'): SD 1.x/2.x,"
@@ -107,15 +107,14 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--weights-seed", paramLabel = "N", defaultValue = "0", description = "with --arch: seed of the random weights (default 0)")
     long weightsSeed;
 
-    @Option(names = "--prompt", paramLabel = "TEXT", defaultValue = "a photograph of an astronaut riding a horse")
+    @Option(names = "--prompt", paramLabel = "TEXT", defaultValue = "a photograph of an astronaut riding a horse",
+            description = "the prompt of every run (default: ${DEFAULT-VALUE})")
     String prompt;
 
     @Option(names = "--guidance", paramLabel = "G", defaultValue = "7.5", description = "classifier-free guidance scale (default 7.5)")
     double guidance;
 
-    @Option(names = "--scheduler", paramLabel = "NAME",
-            description = "ddim, euler, euler-a, dpm++2m, dpm++2m-karras, flow-euler (default: the pipeline's: euler, or"
-                    + " flow-euler for SD3)")
+    @Option(names = "--scheduler", paramLabel = "NAME", description = GenerateCommand.SCHEDULER_HELP)
     String scheduler;
 
     @Option(names = "--baseline", paramLabel = "VARIANT", description = "the variant others are compared with (default: the first)")

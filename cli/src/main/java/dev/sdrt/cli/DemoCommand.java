@@ -14,20 +14,22 @@ import picocli.CommandLine.Spec;
 
 /** {@code sdrt demo}: the whole pipeline on the CPU with a small random-weight model, no download. */
 @Command(name = "demo", mixinStandardHelpOptions = true,
-        description = {"Exports a small Stable Diffusion-architecture pipeline with random weights, runs it on ONNX Runtime (CPU)",
-            "and writes a PNG. The weights are random, so the picture is noise: the demo shows the machinery works end to end."})
+        description = {"Exports a small Stable Diffusion-architecture pipeline with random weights, runs it on ONNX Runtime (CPU)"
+                + " and writes a PNG.",
+            "The weights are random, so the picture is noise: the demo shows the machinery works end to end."})
 final class DemoCommand implements Callable<Integer> {
 
     @Option(names = "--out", paramLabel = "DIR", defaultValue = "sdrt-demo", description = "folder for the pipeline and the image (default sdrt-demo)")
     Path out;
 
-    @Option(names = "--prompt", paramLabel = "TEXT", defaultValue = "a lighthouse on a cliff at dawn, oil painting")
+    @Option(names = "--prompt", paramLabel = "TEXT", defaultValue = "a lighthouse on a cliff at dawn, oil painting",
+            description = "what the image shows (default: ${DEFAULT-VALUE})")
     String prompt;
 
-    @Option(names = "--steps", paramLabel = "N", defaultValue = "20")
+    @Option(names = "--steps", paramLabel = "N", defaultValue = "20", description = "denoising steps (default ${DEFAULT-VALUE})")
     int steps;
 
-    @Option(names = "--seed", paramLabel = "N", defaultValue = "42")
+    @Option(names = "--seed", paramLabel = "N", defaultValue = "42", description = "seed of the starting noise (default ${DEFAULT-VALUE})")
     long seed;
 
     @Spec

@@ -10,6 +10,8 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Iterator;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
@@ -19,7 +21,8 @@ import picocli.CommandLine.Spec;
 /** {@code sdrt export}: a diffusers checkpoint, or a built-in architecture with random weights, to ONNX. */
 @Command(name = "export", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Exports a diffusers component (config.json + safetensors) to ONNX, in pure Java.",
-            "With --arch and --random-weights, exports a full-size architecture with seeded random weights (no download)."})
+            "With --arch and --random-weights, exports a component of a built-in architecture with seeded random weights (no"
+                + " download)."})
 final class ExportCommand implements Callable<Integer> {
 
     @ArgGroup(exclusive = true, multiplicity = "1")
@@ -29,15 +32,16 @@ final class ExportCommand implements Callable<Integer> {
         @Option(names = "--from", paramLabel = "DIR", description = "component folder with config.json and safetensors")
         Path from;
 
-        @Option(names = "--arch", paramLabel = "ARCH", description = "built-in architecture: sd15, sd21, sdxl, sd3-medium")
+        @Option(names = "--arch", paramLabel = "ARCH", completionCandidates = Architectures.class,
+                description = "built-in architecture: ${COMPLETION-CANDIDATES}")
         String arch;
     }
 
     @Option(names = "--out", paramLabel = "FILE.onnx", required = true, description = "output model (weights over 256 MiB go to FILE.onnx.data)")
     Path out;
 
-    @Option(names = "--component", paramLabel = "NAME",
-            description = "unet, vae-decoder, vae-encoder, text-encoder, text-encoder-2, transformer (default: from config.json)")
+    @Option(names = "--component", paramLabel = "NAME", completionCandidates = ComponentNames.class,
+            description = "${COMPLETION-CANDIDATES} (default: from config.json)")
     String component;
 
     @Option(names = "--precision", paramLabel = "P", defaultValue = "fp32", description = "fp32 (default), fp16 or bf16")
@@ -64,6 +68,22 @@ final class ExportCommand implements Callable<Integer> {
 
     @Option(names = "--sequence", paramLabel = "N", defaultValue = "77", description = "text length for --static (default 77)")
     long sequence;
+
+    /** The built-in architectures, for the --arch help of the commands that take one. */
+    static final class Architectures implements Iterable<String> {
+        @Override
+        public Iterator<String> iterator() {
+            return Exporter.ARCHITECTURES.iterator();
+        }
+    }
+
+    /** The components by their command-line names, for the --component help. */
+    static final class ComponentNames implements Iterable<String> {
+        @Override
+        public Iterator<String> iterator() {
+            return Arrays.stream(Component.values()).map(Component::cliName).iterator();
+        }
+    }
 
     @Spec
     picocli.CommandLine.Model.CommandSpec spec;

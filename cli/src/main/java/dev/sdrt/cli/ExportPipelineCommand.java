@@ -11,8 +11,9 @@ import picocli.CommandLine.Spec;
 
 /** {@code sdrt export-pipeline}: every component of an SD 1.x/2.x, SDXL or SD3 pipeline, ready for {@code sdrt generate}. */
 @Command(name = "export-pipeline", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Exports the text encoder(s), UNet or transformer, VAE decoder and VAE encoder of an SD 1.x/2.x, SDXL or SD3",
-            "pipeline into one folder for 'sdrt generate' (SD3's T5 encoder is left out: it runs with zero T5 tokens).",
+        description = {"Exports the text encoder(s), UNet or transformer, VAE decoder and VAE encoder of an SD 1.x/2.x, SDXL or SD3"
+                + " pipeline into one folder for 'sdrt generate'.",
+            "SD3's T5 encoder is left out: the transformer gets zero T5 tokens.",
             "With --arch and --random-weights: a built-in architecture with seeded random weights."})
 final class ExportPipelineCommand implements Callable<Integer> {
 
@@ -23,8 +24,8 @@ final class ExportPipelineCommand implements Callable<Integer> {
         @Option(names = "--from", paramLabel = "DIR", description = "diffusers pipeline folder (with model_index.json)")
         Path from;
 
-        @Option(names = "--arch", paramLabel = "ARCH",
-                description = "tiny, tiny-sdxl, tiny-sd3, sd15, sd21, sdxl or sd3-medium")
+        @Option(names = "--arch", paramLabel = "ARCH", completionCandidates = ExportCommand.Architectures.class,
+                description = "built-in architecture: ${COMPLETION-CANDIDATES}")
         String arch;
     }
 

@@ -25,10 +25,10 @@ import picocli.CommandLine.Spec;
  * sdrt build-pipeline}, one synchronization per batch, {@code --cuda-graph} to replay the launches).
  */
 @Command(name = "generate", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Generates images from a prompt with a pipeline folder made by 'sdrt export-pipeline':",
-            "SD 1.x/2.x, SDXL and SD3 (without T5). With --init-image: image to image.",
-            "--backend cpu runs everything on ONNX Runtime; --backend tensorrt runs the denoising loop and the VAE decoder",
-            "on the GPU (engines from 'sdrt build-pipeline'), the text encoders on ONNX Runtime."})
+        description = {"Generates images from a prompt with a pipeline folder made by 'sdrt export-pipeline' (SD 1.x/2.x, SDXL"
+                + " and SD3 without T5); with --init-image, image to image.",
+            "--backend cpu runs everything on ONNX Runtime; --backend tensorrt runs the denoising loop and the VAE decoder on"
+                + " the GPU (engines from 'sdrt build-pipeline'), the text encoders on ONNX Runtime."})
 final class GenerateCommand implements Callable<Integer> {
 
     @Option(names = "--model", paramLabel = "DIR", required = true, description = "pipeline folder")

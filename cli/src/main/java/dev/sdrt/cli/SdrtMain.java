@@ -30,6 +30,9 @@ public final class SdrtMain implements Runnable {
         CommandLine cli = new CommandLine(new SdrtMain());
         cli.setOut(out);
         cli.setErr(err);
+        // help as wide as the terminal, so fewer lines break inside a word such as "1.x" or "config.json"
+        // (Java's line breaker allows a break after a dot); 80 columns where there is no terminal
+        cli.setUsageHelpAutoWidth(true);
         cli.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
             // Users get the message, which names the problem; the stack trace only when asked for.
             commandLine.getErr().println("sdrt " + commandLine.getCommandName() + ": error: " + describe(ex));
