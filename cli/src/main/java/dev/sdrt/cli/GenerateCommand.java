@@ -138,6 +138,7 @@ final class GenerateCommand implements Callable<Integer> {
         if (width != 0 && height != 0 && folder.sizeProblem(width, height) != null) {
             throw new IllegalArgumentException(folder.sizeProblem(width, height));
         }
+        OrtCpuCheck.requirePipelineRunnable(model, folder, !backend.equals("tensorrt"));
         GenerationRequest request = GenerationRequest.of(prompt).withNegativePrompt(negativePrompt).withSteps(steps)
                 .withGuidanceScale(guidance).withSeed(seed).withSize(width, height).withBatchSize(batch).withScheduler(scheduler)
                 .withDeepCache(deepCache, deepCacheNonUniform);

@@ -88,6 +88,7 @@ final class ProfileCommand implements Callable<Integer> {
             }
             report = "Kernel profile of " + model + "\n\n" + EngineKernelProfile.of(model, runs).toMarkdown(top);
         } else {
+            OrtCpuCheck.requireRunnable(model);
             Map<String, Long> sizes = new LinkedHashMap<>(DEFAULT_DIMS);
             sizes.putAll(parseDims(dims));
             Map<String, Tensor> given = RunOnnxCommand.readInputs(inputFiles);
