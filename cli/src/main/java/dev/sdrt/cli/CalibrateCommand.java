@@ -105,6 +105,9 @@ final class CalibrateCommand implements Callable<Integer> {
         if (backendName.equals("tensorrt")) {
             BuildCommand.requireTensorRtBackend("--backend cpu calibrates without one");
         }
+        PipelineSpec folder = PipelineSpec.read(model);
+        GenerateCommand.checkBeforeLoading(folder, scheduler, width, height);
+        OrtCpuCheck.requirePipelineRunnable(model, folder, !backendName.equals("tensorrt"));
         CalibrationMethod calibrationMethod = CalibrationMethod.parse(method);
         if (!noSmoothQuant && !(alpha >= 0 && alpha <= 1)) {
             throw new IllegalArgumentException("--alpha must be in [0, 1], got " + alpha);

@@ -130,14 +130,8 @@ final class GenerateCommand implements Callable<Integer> {
             width = parsed.width();
             height = parsed.height();
         }
-        // What the folder's spec can refuse, refused before its models spend seconds loading.
         PipelineSpec folder = PipelineSpec.read(model);
-        if (scheduler != null) {
-            Schedulers.requireFor(scheduler, folder.family().modelKind());
-        }
-        if (width != 0 && height != 0 && folder.sizeProblem(width, height) != null) {
-            throw new IllegalArgumentException(folder.sizeProblem(width, height));
-        }
+        checkBeforeLoading(folder, scheduler, width, height);
         OrtCpuCheck.requirePipelineRunnable(model, folder, !backend.equals("tensorrt"));
         GenerationRequest request = GenerationRequest.of(prompt).withNegativePrompt(negativePrompt).withSteps(steps)
                 .withGuidanceScale(guidance).withSeed(seed).withSize(width, height).withBatchSize(batch).withScheduler(scheduler)
@@ -197,6 +191,20 @@ final class GenerateCommand implements Callable<Integer> {
         }
         log.flush();
         return 0;
+    }
+
+    /**
+     * Refuses from the folder's spec alone, before its models spend seconds loading, a scheduler or
+     * a size (0 for the model's default) that the pipeline would refuse once open.
+     */
+    static void checkBeforeLoading(PipelineSpec folder, String scheduler, int width, int height) {
+        if (scheduler != null) {
+            Schedulers.requireFor(scheduler, folder.family().modelKind());
+        }
+        String sizeProblem = width != 0 && height != 0 ? folder.sizeProblem(width, height) : null;
+        if (sizeProblem != null) {
+            throw new IllegalArgumentException(sizeProblem);
+        }
     }
 
     /** The device to run the loop on, or null for the host loop. */
