@@ -12,10 +12,8 @@ import dev.sdrt.cli.bench.Variant;
 import dev.sdrt.enginebuilder.EngineCache;
 import dev.sdrt.enginebuilder.PrintingBuildProgress;
 import dev.sdrt.enginebuilder.SdrtVersion;
-import dev.sdrt.exporter.Component;
 import dev.sdrt.exporter.ExportOptions;
 import dev.sdrt.exporter.Exporter;
-import dev.sdrt.exporter.config.DiffusersConfig;
 import dev.sdrt.graphs.OnnxModel;
 import dev.sdrt.graphs.ir.Node;
 import dev.sdrt.graphs.passes.PassPipeline;
@@ -57,8 +55,8 @@ final class BenchCommand implements Callable<Integer> {
     Source source;
 
     static final class Source {
-        @Option(names = "--arch", paramLabel = "ARCH", description = "built-in architecture with random weights: tiny, tiny-sdxl,"
-                + " tiny-sd3, sd15, sd21, sdxl, sd3-medium")
+        @Option(names = "--arch", paramLabel = "ARCH", completionCandidates = ExportCommand.Architectures.class,
+                description = "built-in architecture with random weights: ${COMPLETION-CANDIDATES}")
         String arch;
 
         @Option(names = "--model", paramLabel = "DIR", description = "pipeline folder (from 'sdrt export-pipeline'): SD 1.x/2.x,"
@@ -109,15 +107,14 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--weights-seed", paramLabel = "N", defaultValue = "0", description = "with --arch: seed of the random weights (default 0)")
     long weightsSeed;
 
-    @Option(names = "--prompt", paramLabel = "TEXT", defaultValue = "a photograph of an astronaut riding a horse")
+    @Option(names = "--prompt", paramLabel = "TEXT", defaultValue = "a photograph of an astronaut riding a horse",
+            description = "the prompt of every run (default: ${DEFAULT-VALUE})")
     String prompt;
 
     @Option(names = "--guidance", paramLabel = "G", defaultValue = "7.5", description = "classifier-free guidance scale (default 7.5)")
     double guidance;
 
-    @Option(names = "--scheduler", paramLabel = "NAME",
-            description = "ddim, euler, euler-a, dpm++2m, dpm++2m-karras, flow-euler (default: the pipeline's: euler, or"
-                    + " flow-euler for SD3)")
+    @Option(names = "--scheduler", paramLabel = "NAME", description = GenerateCommand.SCHEDULER_HELP)
     String scheduler;
 
     @Option(names = "--baseline", paramLabel = "VARIANT", description = "the variant others are compared with (default: the first)")
@@ -187,9 +184,7 @@ final class BenchCommand implements Callable<Integer> {
                 checkBaseline(Variant.defaultNames(registered, family));
             }
             if (sizeList != null) {
-                DiffusersConfig vaeConfig = Exporter.builtInConfig(source.arch, Component.VAE_DECODER);
-                int vaeFactor = 1 << (vaeConfig.requireStringList("up_block_types").size() - 1);
-                checkSizes(sizeList, vaeFactor, builtInDenoiserFactor(source.arch, family), family, source.arch, null);
+                checkSizes(sizeList, PipelineFolder.builtInSpec(source.arch));
             }
             model = exportedModel(source.arch, err);
             sourceText = source.arch + " (random weights, seed " + weightsSeed + ")";
@@ -204,13 +199,16 @@ final class BenchCommand implements Callable<Integer> {
             checkBaseline(names);
         }
         String base = baseline != null ? baseline.trim() : names.get(0);
-        int denoiserFactor = denoiserDownsampling(model, pipeline);
+        if (pipeline.latentSizeMultiple == 0) {
+            // a folder from before sdrt recorded it
+            pipeline.latentSizeMultiple = denoiserDownsampling(model, pipeline);
+        }
         if (sizeList == null) {
             sizeList = List.of(new BenchSettings.Size(pipeline.defaultWidth, pipeline.defaultHeight));
         }
-        checkSizes(sizeList, pipeline.vaeScaleFactor, denoiserFactor, family,
-                source.arch != null ? source.arch : model.getFileName().toString(), pipeline);
+        checkSizes(sizeList, pipeline);
         String schedulerName = scheduler != null ? scheduler : family.defaultScheduler();
+        Schedulers.requireFor(schedulerName, family.modelKind());
 
         List<Variant> parsed = new ArrayList<>();
         for (String name : names) {
@@ -254,15 +252,6 @@ final class BenchCommand implements Callable<Integer> {
         }
     }
 
-    /** The built-in architecture's UNet downsampling, or its SD3 transformer's patch size, from its config. */
-    private static int builtInDenoiserFactor(String arch, PipelineFamily family) {
-        if (family == PipelineFamily.SD3) {
-            return Exporter.builtInConfig(arch, Component.TRANSFORMER).getInt("patch_size", 2);
-        }
-        DiffusersConfig unetConfig = Exporter.builtInConfig(arch, Component.UNET);
-        return 1 << (unetConfig.requireStringList("down_block_types").size() - 1);
-    }
-
     /**
      * The built-in architecture's pipeline with random weights, exported into OUT/model-ARCH-seedN
      * once; a marker written last says the export finished, so later runs reuse it.
@@ -287,7 +276,7 @@ final class BenchCommand implements Callable<Integer> {
         err.printf("model: exporting %s with random weights (seed %d) to %s%n", arch, weightsSeed, model);
         err.flush();
         long start = System.nanoTime();
-        PipelineFolder.random(arch, weightsSeed, model, ExportOptions.defaults(), null, err);
+        PipelineFolder.random(arch, weightsSeed, model, ExportOptions.defaults(), null, err, err);
         JsonObject m = new JsonObject();
         m.addProperty("arch", arch);
         m.addProperty("weights_seed", weightsSeed);
@@ -330,27 +319,13 @@ final class BenchCommand implements Callable<Integer> {
         return 1 << Math.min(downsamplers, 8);
     }
 
-    private static void checkSizes(List<BenchSettings.Size> sizes, int vaeFactor, int denoiserFactor, PipelineFamily family,
-            String name, PipelineSpec pipeline) {
-        int multiple = vaeFactor * denoiserFactor;
-        List<String> bad = new ArrayList<>();
-        int side = 0;
+    private static void checkSizes(List<BenchSettings.Size> sizes, PipelineSpec pipeline) {
         for (BenchSettings.Size s : sizes) {
-            if (s.width() % multiple != 0 || s.height() % multiple != 0) {
-                bad.add(s.toString());
-                if (side == 0) {
-                    side = s.width() % multiple != 0 ? s.width() : s.height();
-                }
+            String problem = pipeline.sizeProblem(s.width(), s.height());
+            if (problem != null) {
+                throw new IllegalArgumentException("--sizes " + s + ": " + problem + " (the pipeline's default is "
+                        + pipeline.defaultWidth + "x" + pipeline.defaultHeight + ")");
             }
-        }
-        if (!bad.isEmpty()) {
-            int below = Math.max(multiple, side / multiple * multiple);
-            int above = (side / multiple + 1) * multiple;
-            throw new IllegalArgumentException(String.format(Locale.ROOT, "--sizes %s: %s needs widths and heights that are"
-                    + " multiples of %d (VAE scale factor %d × %s %d), e.g. %d or %d instead of %d%s",
-                    String.join(",", bad), name, multiple, vaeFactor,
-                    family.hasUnet() ? "UNet downsampling" : "transformer patch size", denoiserFactor, below, above, side,
-                    pipeline == null ? "" : "; its default is " + pipeline.defaultWidth + "x" + pipeline.defaultHeight));
         }
     }
 

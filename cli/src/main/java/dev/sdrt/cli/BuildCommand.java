@@ -22,10 +22,10 @@ import picocli.CommandLine.Spec;
             "An identical earlier build (same model, passes, options, profiles, GPU and TensorRT) is reused."})
 final class BuildCommand implements Callable<Integer> {
 
-    @Parameters(index = "0", paramLabel = "MODEL.onnx")
+    @Parameters(index = "0", paramLabel = "MODEL.onnx", description = "ONNX model to build (its external data beside it)")
     Path model;
 
-    @Option(names = "--out", paramLabel = "ENGINE.plan", required = true)
+    @Option(names = "--out", paramLabel = "ENGINE.plan", required = true, description = "engine file to write (its manifest goes to ENGINE.plan.json)")
     Path out;
 
     @Option(names = "--batch", paramLabel = "N|MIN..MAX", defaultValue = "1", description = "batch size or range (default 1)")
@@ -44,7 +44,8 @@ final class BuildCommand implements Callable<Integer> {
     @Option(names = "--dynamic", description = "keep the ranges dynamic (default: static at the given sizes)")
     boolean dynamic;
 
-    @Option(names = "--opt-level", paramLabel = "0-5", defaultValue = "3")
+    @Option(names = "--opt-level", paramLabel = "0-5", defaultValue = "3",
+            description = "TensorRT builder optimization level (default 3; lower builds faster)")
     int optLevel;
 
     @Option(names = "--timing-cache", paramLabel = "FILE", description = "timing cache read before and saved after the build")

@@ -38,8 +38,8 @@ import picocli.CommandLine.Spec;
  * Static engines (the default) serve exactly that: guided requests of B images at that size.
  */
 @Command(name = "build-pipeline", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Builds the TensorRT engines that 'sdrt generate --backend tensorrt' runs (denoiser, VAE decoder,",
-            "scheduler-step graphs, DeepCache graphs): X.plan and its manifest X.plan.json beside each X.onnx of the folder.",
+        description = {"Builds the TensorRT engines that 'sdrt generate --backend tensorrt' runs: X.plan and its manifest"
+                + " X.plan.json beside each X.onnx of the folder (denoiser, VAE decoder, scheduler-step graphs, DeepCache graphs).",
             "Engines already built from the same model and options on this GPU are reused."})
 final class BuildPipelineCommand implements Callable<Integer> {
 

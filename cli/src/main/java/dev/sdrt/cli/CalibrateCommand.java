@@ -71,8 +71,7 @@ final class CalibrateCommand implements Callable<Integer> {
     @Option(names = "--guidance", paramLabel = "G", defaultValue = "7.5", description = "classifier-free guidance scale (default 7.5)")
     double guidance;
 
-    @Option(names = "--scheduler", paramLabel = "NAME",
-            description = "ddim, euler, euler-a, dpm++2m, dpm++2m-karras, flow-euler (default: euler, or flow-euler for SD3)")
+    @Option(names = "--scheduler", paramLabel = "NAME", description = GenerateCommand.SCHEDULER_HELP)
     String scheduler;
 
     @Option(names = "--width", paramLabel = "W", defaultValue = "0", description = "image width (default: the model's)")
@@ -106,6 +105,9 @@ final class CalibrateCommand implements Callable<Integer> {
         if (backendName.equals("tensorrt")) {
             BuildCommand.requireTensorRtBackend("--backend cpu calibrates without one");
         }
+        PipelineSpec folder = PipelineSpec.read(model);
+        GenerateCommand.checkBeforeLoading(folder, scheduler, width, height);
+        OrtCpuCheck.requirePipelineRunnable(model, folder, !backendName.equals("tensorrt"));
         CalibrationMethod calibrationMethod = CalibrationMethod.parse(method);
         if (!noSmoothQuant && !(alpha >= 0 && alpha <= 1)) {
             throw new IllegalArgumentException("--alpha must be in [0, 1], got " + alpha);

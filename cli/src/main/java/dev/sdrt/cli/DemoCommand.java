@@ -14,20 +14,22 @@ import picocli.CommandLine.Spec;
 
 /** {@code sdrt demo}: the whole pipeline on the CPU with a small random-weight model, no download. */
 @Command(name = "demo", mixinStandardHelpOptions = true,
-        description = {"Exports a small Stable Diffusion-architecture pipeline with random weights, runs it on ONNX Runtime (CPU)",
-            "and writes a PNG. The weights are random, so the picture is noise: the demo shows the machinery works end to end."})
+        description = {"Exports a small Stable Diffusion-architecture pipeline with random weights, runs it on ONNX Runtime (CPU)"
+                + " and writes a PNG.",
+            "The weights are random, so the picture is noise: the demo shows the machinery works end to end."})
 final class DemoCommand implements Callable<Integer> {
 
     @Option(names = "--out", paramLabel = "DIR", defaultValue = "sdrt-demo", description = "folder for the pipeline and the image (default sdrt-demo)")
     Path out;
 
-    @Option(names = "--prompt", paramLabel = "TEXT", defaultValue = "a lighthouse on a cliff at dawn, oil painting")
+    @Option(names = "--prompt", paramLabel = "TEXT", defaultValue = "a lighthouse on a cliff at dawn, oil painting",
+            description = "what the image shows (default: ${DEFAULT-VALUE})")
     String prompt;
 
-    @Option(names = "--steps", paramLabel = "N", defaultValue = "20")
+    @Option(names = "--steps", paramLabel = "N", defaultValue = "20", description = "denoising steps (default ${DEFAULT-VALUE})")
     int steps;
 
-    @Option(names = "--seed", paramLabel = "N", defaultValue = "42")
+    @Option(names = "--seed", paramLabel = "N", defaultValue = "42", description = "seed of the starting noise (default ${DEFAULT-VALUE})")
     long seed;
 
     @Spec
@@ -39,7 +41,7 @@ final class DemoCommand implements Callable<Integer> {
         long start = System.nanoTime();
         Path model = out.resolve("tiny-sd");
         log.println("1/2 exporting a tiny SD pipeline (text encoder, UNet, VAE decoder) with RANDOM weights to " + model);
-        PipelineFolder.random("tiny", 0, model, ExportOptions.defaults(), 0, log);
+        PipelineFolder.random("tiny", 0, model, ExportOptions.defaults(), 0, log, spec.commandLine().getErr());
         log.printf("2/2 generating \"%s\" (%d steps, euler, guidance 7.5, DeepCache off) on ONNX Runtime, CPU%n", prompt, steps);
         Path image = out.resolve("demo.png");
         try (Pipeline pipeline = Pipeline.open(model, 0)) {

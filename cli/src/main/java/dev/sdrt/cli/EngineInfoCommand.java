@@ -12,7 +12,7 @@ import picocli.CommandLine.Spec;
         description = "Shows how an engine was built (from ENGINE.plan.json) and whether it can run on this machine.")
 final class EngineInfoCommand implements Callable<Integer> {
 
-    @Parameters(index = "0", paramLabel = "ENGINE.plan")
+    @Parameters(index = "0", paramLabel = "ENGINE.plan", description = "engine built by 'sdrt build' or 'sdrt build-pipeline'")
     Path engine;
 
     @Spec

@@ -3,15 +3,16 @@ package dev.sdrt.cli;
 import dev.sdrt.exporter.Component;
 import dev.sdrt.exporter.ExportOptions;
 import dev.sdrt.exporter.Exporter;
+import dev.sdrt.graphs.OnnxModel;
 import dev.sdrt.graphs.SaveOptions;
 import dev.sdrt.graphs.ir.DataType;
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Iterator;
 import java.util.concurrent.Callable;
-import me.tongfei.progressbar.ConsoleProgressBarConsumer;
-import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -20,7 +21,8 @@ import picocli.CommandLine.Spec;
 /** {@code sdrt export}: a diffusers checkpoint, or a built-in architecture with random weights, to ONNX. */
 @Command(name = "export", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Exports a diffusers component (config.json + safetensors) to ONNX, in pure Java.",
-            "With --arch and --random-weights, exports a full-size architecture with seeded random weights (no download)."})
+            "With --arch and --random-weights, exports a component of a built-in architecture with seeded random weights (no"
+                + " download)."})
 final class ExportCommand implements Callable<Integer> {
 
     @ArgGroup(exclusive = true, multiplicity = "1")
@@ -30,15 +32,16 @@ final class ExportCommand implements Callable<Integer> {
         @Option(names = "--from", paramLabel = "DIR", description = "component folder with config.json and safetensors")
         Path from;
 
-        @Option(names = "--arch", paramLabel = "ARCH", description = "built-in architecture: sd15, sd21, sdxl, sd3-medium")
+        @Option(names = "--arch", paramLabel = "ARCH", completionCandidates = Architectures.class,
+                description = "built-in architecture: ${COMPLETION-CANDIDATES}")
         String arch;
     }
 
     @Option(names = "--out", paramLabel = "FILE.onnx", required = true, description = "output model (weights over 256 MiB go to FILE.onnx.data)")
     Path out;
 
-    @Option(names = "--component", paramLabel = "NAME",
-            description = "unet, vae-decoder, vae-encoder, text-encoder, text-encoder-2, transformer (default: from config.json)")
+    @Option(names = "--component", paramLabel = "NAME", completionCandidates = ComponentNames.class,
+            description = "${COMPLETION-CANDIDATES} (default: from config.json)")
     String component;
 
     @Option(names = "--precision", paramLabel = "P", defaultValue = "fp32", description = "fp32 (default), fp16 or bf16")
@@ -65,6 +68,22 @@ final class ExportCommand implements Callable<Integer> {
 
     @Option(names = "--sequence", paramLabel = "N", defaultValue = "77", description = "text length for --static (default 77)")
     long sequence;
+
+    /** The built-in architectures, for the --arch help of the commands that take one. */
+    static final class Architectures implements Iterable<String> {
+        @Override
+        public Iterator<String> iterator() {
+            return Exporter.ARCHITECTURES.iterator();
+        }
+    }
+
+    /** The components by their command-line names, for the --component help. */
+    static final class ComponentNames implements Iterable<String> {
+        @Override
+        public Iterator<String> iterator() {
+            return Arrays.stream(Component.values()).map(Component::cliName).iterator();
+        }
+    }
 
     @Spec
     picocli.CommandLine.Model.CommandSpec spec;
@@ -105,7 +124,7 @@ final class ExportCommand implements Callable<Integer> {
                     result.unusedTensors().size(), result.unusedTensors().subList(0, Math.min(5, result.unusedTensors().size())));
         }
         out.flush();
-        save(result, out);
+        saveShowingProgress(result.model(), this.out, spec.commandLine().getErr());
         out.printf("wrote %s (%s)%s in %.1f s%n", this.out, InspectCommand.human(Files.size(this.out)),
                 Files.exists(dataFile()) ? " + " + dataFile().getFileName() + " (" + InspectCommand.human(Files.size(dataFile())) + ")" : "",
                 (System.nanoTime() - start) / 1e9);
@@ -117,20 +136,21 @@ final class ExportCommand implements Callable<Integer> {
         return out.resolveSibling(out.getFileName() + ".data");
     }
 
-    /** Saves with a progress bar when the weights are large enough to take a while. */
-    private void save(Exporter.Result result, PrintWriter out) throws Exception {
-        long totalBytes = result.model().graph().initializers().stream().mapToLong(v -> v.constant().byteSize()).sum();
+    /**
+     * Saves {@code model} to {@code file}, showing the weights' progress on {@code err} when they are
+     * large enough to take a while (writing them is most of an export's time).
+     */
+    static void saveShowingProgress(OnnxModel model, Path file, PrintWriter err) throws IOException {
+        long totalBytes = model.graph().initializers().stream().mapToLong(v -> v.constant().byteSize()).sum();
         if (totalBytes < (64L << 20)) {
-            result.model().save(this.out);
+            model.save(file);
             return;
         }
-        try (ProgressBar bar = new ProgressBarBuilder().setTaskName("saving weights").setInitialMax(totalBytes >> 20)
-                .setUnit(" MiB", 1).setConsumer(new ConsoleProgressBarConsumer(System.err)).setUpdateIntervalMillis(500)
-                .build()) {
+        try (Progress progress = Progress.start(err, "writing " + file.getFileName(), totalBytes >> 20, "MiB", 500)) {
             long[] written = {0};
-            result.model().save(this.out, SaveOptions.defaults().withProgress(bytes -> {
+            model.save(file, SaveOptions.defaults().withProgress(bytes -> {
                 written[0] += bytes;
-                bar.stepTo(written[0] >> 20);
+                progress.stepTo(written[0] >> 20);
             }));
         }
     }

@@ -11,8 +11,9 @@ import picocli.CommandLine.Spec;
 
 /** {@code sdrt export-pipeline}: every component of an SD 1.x/2.x, SDXL or SD3 pipeline, ready for {@code sdrt generate}. */
 @Command(name = "export-pipeline", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Exports the text encoder(s), UNet or transformer, VAE decoder and VAE encoder of an SD 1.x/2.x, SDXL or SD3",
-            "pipeline into one folder for 'sdrt generate' (SD3's T5 encoder is left out: it runs with zero T5 tokens).",
+        description = {"Exports the text encoder(s), UNet or transformer, VAE decoder and VAE encoder of an SD 1.x/2.x, SDXL or SD3"
+                + " pipeline into one folder for 'sdrt generate'.",
+            "SD3's T5 encoder is left out: the transformer gets zero T5 tokens.",
             "With --arch and --random-weights: a built-in architecture with seeded random weights."})
 final class ExportPipelineCommand implements Callable<Integer> {
 
@@ -23,8 +24,8 @@ final class ExportPipelineCommand implements Callable<Integer> {
         @Option(names = "--from", paramLabel = "DIR", description = "diffusers pipeline folder (with model_index.json)")
         Path from;
 
-        @Option(names = "--arch", paramLabel = "ARCH",
-                description = "tiny, tiny-sdxl, tiny-sd3, sd15, sd21, sdxl or sd3-medium")
+        @Option(names = "--arch", paramLabel = "ARCH", completionCandidates = ExportCommand.Architectures.class,
+                description = "built-in architecture: ${COMPLETION-CANDIDATES}")
         String arch;
     }
 
@@ -57,10 +58,10 @@ final class ExportPipelineCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("--arch needs --random-weights: sdrt downloads no checkpoints");
             }
             log.printf("exporting %s pipeline with random weights (seed %d) to %s%n", source.arch, seed, out);
-            PipelineFolder.random(source.arch, seed, out, options, deepCacheBranch, log);
+            PipelineFolder.random(source.arch, seed, out, options, deepCacheBranch, log, spec.commandLine().getErr());
         } else {
             log.printf("exporting pipeline %s to %s%n", source.from, out);
-            PipelineFolder.fromDiffusers(source.from, out, options, deepCacheBranch, log);
+            PipelineFolder.fromDiffusers(source.from, out, options, deepCacheBranch, log, spec.commandLine().getErr());
         }
         log.printf("done in %.1f s; run it with: sdrt generate --model %s --prompt \"...\"%n", (System.nanoTime() - start) / 1e9, out);
         log.flush();

@@ -6,16 +6,15 @@ import dev.sdrt.runtime.loop.LoopDevice;
 import dev.sdrt.runtime.loop.TrtLoopDevice;
 import dev.sdrt.runtime.pipeline.GeneratedImage;
 import dev.sdrt.runtime.pipeline.GenerationRequest;
+import dev.sdrt.runtime.pipeline.LoadListener;
 import dev.sdrt.runtime.pipeline.Pipeline;
+import dev.sdrt.runtime.pipeline.PipelineSpec;
 import dev.sdrt.runtime.scheduler.Schedulers;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
-import me.tongfei.progressbar.ConsoleProgressBarConsumer;
-import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -26,19 +25,20 @@ import picocli.CommandLine.Spec;
  * sdrt build-pipeline}, one synchronization per batch, {@code --cuda-graph} to replay the launches).
  */
 @Command(name = "generate", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Generates images from a prompt with a pipeline folder made by 'sdrt export-pipeline':",
-            "SD 1.x/2.x, SDXL and SD3 (without T5). With --init-image: image to image.",
-            "--backend cpu runs everything on ONNX Runtime; --backend tensorrt runs the denoising loop and the VAE decoder",
-            "on the GPU (engines from 'sdrt build-pipeline'), the text encoders on ONNX Runtime."})
+        description = {"Generates images from a prompt with a pipeline folder made by 'sdrt export-pipeline' (SD 1.x/2.x, SDXL"
+                + " and SD3 without T5); with --init-image, image to image.",
+            "--backend cpu runs everything on ONNX Runtime; --backend tensorrt runs the denoising loop and the VAE decoder on"
+                + " the GPU (engines from 'sdrt build-pipeline'), the text encoders on ONNX Runtime."})
 final class GenerateCommand implements Callable<Integer> {
 
     @Option(names = "--model", paramLabel = "DIR", required = true, description = "pipeline folder")
     Path model;
 
-    @Option(names = "--prompt", paramLabel = "TEXT", required = true)
+    @Option(names = "--prompt", paramLabel = "TEXT", required = true, description = "what the image shows")
     String prompt;
 
-    @Option(names = {"--negative", "--negative-prompt"}, paramLabel = "TEXT", defaultValue = "")
+    @Option(names = {"--negative", "--negative-prompt"}, paramLabel = "TEXT", defaultValue = "",
+            description = "what guidance steers away from (default: none)")
     String negativePrompt;
 
     @Option(names = "--steps", paramLabel = "N", defaultValue = "25", description = "denoising steps (default 25)")
@@ -47,7 +47,8 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--guidance", paramLabel = "G", defaultValue = "7.5", description = "classifier-free guidance scale (default 7.5)")
     double guidance;
 
-    @Option(names = "--seed", paramLabel = "N", defaultValue = "0")
+    @Option(names = "--seed", paramLabel = "N", defaultValue = "0",
+            description = "seed of the starting noise: the same seed, prompt and options give the same image (default 0)")
     long seed;
 
     @Option(names = "--width", paramLabel = "W", defaultValue = "0", description = "image width (default: the model's)")
@@ -75,8 +76,7 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--batch", paramLabel = "N", defaultValue = "1", description = "images per prompt (default 1)")
     int batch;
 
-    @Option(names = "--scheduler", paramLabel = "NAME",
-            description = "ddim, euler, euler-a, dpm++2m, dpm++2m-karras, flow-euler (default: euler, or flow-euler for SD3)")
+    @Option(names = "--scheduler", paramLabel = "NAME", description = SCHEDULER_HELP)
     String scheduler;
 
     @Option(names = "--init-image", paramLabel = "FILE",
@@ -100,6 +100,10 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Option(names = "--threads", paramLabel = "N", defaultValue = "0", description = "CPU threads (default: all cores)")
     int threads;
+
+    /** The --scheduler help of the commands that sample, by the kind of model each scheduler fits. */
+    static final String SCHEDULER_HELP = "ddim, euler, euler-a, dpm++2m or dpm++2m-karras for SD 1.x/2.x and SDXL;"
+            + " flow-euler for SD3 (default: euler, or flow-euler for SD3)";
 
     @Spec
     picocli.CommandLine.Model.CommandSpec spec;
@@ -126,9 +130,9 @@ final class GenerateCommand implements Callable<Integer> {
             width = parsed.width();
             height = parsed.height();
         }
-        if (scheduler != null && !Schedulers.NAMES.contains(scheduler)) {
-            throw new IllegalArgumentException("unknown scheduler '" + scheduler + "'; choose one of " + String.join(", ", Schedulers.NAMES));
-        }
+        PipelineSpec folder = PipelineSpec.read(model);
+        checkBeforeLoading(folder, scheduler, width, height);
+        OrtCpuCheck.requirePipelineRunnable(model, folder, !backend.equals("tensorrt"));
         GenerationRequest request = GenerationRequest.of(prompt).withNegativePrompt(negativePrompt).withSteps(steps)
                 .withGuidanceScale(guidance).withSeed(seed).withSize(width, height).withBatchSize(batch).withScheduler(scheduler)
                 .withDeepCache(deepCache, deepCacheNonUniform);
@@ -140,20 +144,24 @@ final class GenerateCommand implements Callable<Integer> {
             request = request.withInitImage(image, strength);
         }
         PrintWriter log = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        LoadListener loading = Progress.loadLines(err);
         GeneratedImage result = null;
         List<double[]> runs = new ArrayList<>();
         try (LoopDevice device = openDevice();
-                Pipeline pipeline = device == null ? Pipeline.open(model, threads)
-                        : Pipeline.openOnDevice(model, threads, Pipeline.DEFAULT_MAX_BATCH_IMAGES, device, cudaGraph);
-                ProgressBar bar = new ProgressBarBuilder().setTaskName("denoising").setInitialMax(steps)
-                        .setConsumer(new ConsoleProgressBarConsumer(System.err)).setUpdateIntervalMillis(250).build()) {
+                Pipeline pipeline = device == null ? Pipeline.open(model, threads, Pipeline.DEFAULT_MAX_BATCH_IMAGES, null, loading)
+                        : Pipeline.openOnDevice(model, threads, Pipeline.DEFAULT_MAX_BATCH_IMAGES, device, cudaGraph, loading);
+                Progress bar = Progress.start(err, "denoising", steps, "steps", 250)) {
             for (int run = 1; run <= repeat; run++) {
                 if (run > 1) {
                     bar.reset();
                 }
                 long start = System.nanoTime();
                 // Image to image runs fewer steps than asked for; the listener says how many.
-                result = pipeline.generate(request, (done, total) -> bar.maxHint(total).stepTo(done));
+                result = pipeline.generate(request, (done, total) -> {
+                    bar.maxHint(total);
+                    bar.stepTo(done);
+                });
                 double[] timings = timings(result, (System.nanoTime() - start) / 1e6);
                 runs.add(timings);
                 if (repeat > 1) {
@@ -183,6 +191,20 @@ final class GenerateCommand implements Callable<Integer> {
         }
         log.flush();
         return 0;
+    }
+
+    /**
+     * Refuses from the folder's spec alone, before its models spend seconds loading, a scheduler or
+     * a size (0 for the model's default) that the pipeline would refuse once open.
+     */
+    static void checkBeforeLoading(PipelineSpec folder, String scheduler, int width, int height) {
+        if (scheduler != null) {
+            Schedulers.requireFor(scheduler, folder.family().modelKind());
+        }
+        String sizeProblem = width != 0 && height != 0 ? folder.sizeProblem(width, height) : null;
+        if (sizeProblem != null) {
+            throw new IllegalArgumentException(sizeProblem);
+        }
     }
 
     /** The device to run the loop on, or null for the host loop. */

@@ -38,7 +38,8 @@ final class ProfileCommand implements Callable<Integer> {
     /** Random token ids stay below this, so a small test vocabulary works too (the values do not change the time). */
     static final int TOKEN_ID_BOUND = 256;
 
-    @Parameters(index = "0", paramLabel = "MODEL.onnx|ENGINE.plan")
+    @Parameters(index = "0", paramLabel = "MODEL.onnx|ENGINE.plan",
+            description = "an ONNX model (run on ONNX Runtime, CPU) or a TensorRT engine (run on the GPU)")
     Path model;
 
     @Option(names = "--runs", paramLabel = "N", defaultValue = "20", description = "timed runs the medians are taken over (default: ${DEFAULT-VALUE})")
@@ -87,6 +88,7 @@ final class ProfileCommand implements Callable<Integer> {
             }
             report = "Kernel profile of " + model + "\n\n" + EngineKernelProfile.of(model, runs).toMarkdown(top);
         } else {
+            OrtCpuCheck.requireRunnable(model);
             Map<String, Long> sizes = new LinkedHashMap<>(DEFAULT_DIMS);
             sizes.putAll(parseDims(dims));
             Map<String, Tensor> given = RunOnnxCommand.readInputs(inputFiles);

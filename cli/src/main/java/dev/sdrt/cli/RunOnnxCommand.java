@@ -18,7 +18,9 @@ import picocli.CommandLine.Spec;
 
 /** {@code sdrt run-onnx MODEL.onnx --input NAME=FILE.npy ... --output-dir DIR}: one run on ONNX Runtime CPU. */
 @Command(name = "run-onnx", mixinStandardHelpOptions = true,
-        description = "Runs a model once on ONNX Runtime (CPU) and writes every output as DIR/out_<name>.npy.")
+        description = {"Runs a model once on ONNX Runtime (CPU) and writes every output as DIR/out_<name>.npy.",
+            "The model is read and checked first (the ONNX checker; bf16 and fp8 models, which the CPU provider cannot run,"
+                + " are refused with what to do instead)."})
 final class RunOnnxCommand implements Callable<Integer> {
 
     @Parameters(index = "0", paramLabel = "MODEL.onnx", description = "ONNX model file")
@@ -40,6 +42,7 @@ final class RunOnnxCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Map<String, Tensor> feeds = readInputs(inputs);
+        OrtCpuCheck.requireRunnable(model);
         PrintWriter out = this.spec.commandLine().getOut();
         OrtRunner.Builder builder = OrtRunner.builder(model);
         if (threads != null) {

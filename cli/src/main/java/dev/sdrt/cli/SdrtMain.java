@@ -10,6 +10,9 @@ import picocli.CommandLine.Command;
         subcommands = {BenchCommand.class, BuildCommand.class, BuildPipelineCommand.class, CalibrateCommand.class, DemoCommand.class, EngineInfoCommand.class, ExportCommand.class, ExportPipelineCommand.class, GenerateCommand.class, InspectCommand.class, OptimizeCommand.class, ProfileCommand.class, RunOnnxCommand.class, CommandLine.HelpCommand.class})
 public final class SdrtMain implements Runnable {
 
+    /** The process's stderr: the one writer a progress bar may redraw itself on (see {@link Progress#isTerminal}). */
+    static final PrintWriter STDERR = new PrintWriter(System.err, true);
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -19,7 +22,7 @@ public final class SdrtMain implements Runnable {
     }
 
     public static void main(String[] args) {
-        System.exit(execute(args, new PrintWriter(System.out, true), new PrintWriter(System.err, true)));
+        System.exit(execute(args, new PrintWriter(System.out, true), STDERR));
     }
 
     /** Runs one command line; returns the exit code (0 ok, 1 failure, 2 bad usage). */
@@ -27,6 +30,9 @@ public final class SdrtMain implements Runnable {
         CommandLine cli = new CommandLine(new SdrtMain());
         cli.setOut(out);
         cli.setErr(err);
+        // help as wide as the terminal, so fewer lines break inside a word such as "1.x" or "config.json"
+        // (Java's line breaker allows a break after a dot); 80 columns where there is no terminal
+        cli.setUsageHelpAutoWidth(true);
         cli.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
             // Users get the message, which names the problem; the stack trace only when asked for.
             commandLine.getErr().println("sdrt " + commandLine.getCommandName() + ": error: " + describe(ex));

@@ -195,6 +195,11 @@ class CalibrateCliTest {
         assertThat(method.code()).isEqualTo(2);
         assertThat(method.err()).contains("unknown calibration method 'entropy'").contains("mean-min");
 
+        CliTest.Result scheduler = sdrt("calibrate", "--model", pipeline.toString(), "--out", out.toString(), "--scheduler",
+                "flow-euler");
+        assertThat(scheduler.code()).isEqualTo(2);
+        assertThat(scheduler.err()).contains("flow-matching").contains("choose one of ddim");
+
         CliTest.Result backend = sdrt("calibrate", "--model", pipeline.toString(), "--out", out.toString(), "--backend", "cuda");
         assertThat(backend.code()).isEqualTo(2);
         assertThat(backend.err()).contains("unknown backend 'cuda'").contains("cpu-loop").contains("tensorrt");

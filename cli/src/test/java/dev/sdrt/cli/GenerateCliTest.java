@@ -223,7 +223,7 @@ class GenerateCliTest {
         CliTest.Result size = sdrt("generate", "--model", pipeline.toString(), "--prompt", "x", "--width", "33", "--steps", "1",
                 "--out", tmp.resolve("bad.png").toString());
         assertThat(size.code()).isEqualTo(2);
-        assertThat(size.err()).contains("multiples of 2");
+        assertThat(size.err()).contains("multiples of 4");
         CliTest.Result sched = sdrt("generate", "--model", pipeline.toString(), "--prompt", "x", "--scheduler", "plms",
                 "--out", tmp.resolve("bad.png").toString());
         assertThat(sched.err()).contains("unknown scheduler 'plms'");
@@ -231,5 +231,46 @@ class GenerateCliTest {
         assertThat(noModel.code()).isNotZero();
         assertThat(noModel.err()).contains("sdrt-pipeline.json");
         assertThat(tmp.resolve("bad.png")).doesNotExist();
+    }
+
+    @Test
+    void sizesThatDoNotFitTheUnetAreRefusedWithTheNearestThatDo() throws Exception {
+        // 30x30 passes the VAE's factor 2, but the UNet halves its 15 latent pixels once and cannot meet them again
+        CliTest.Result r = sdrt("generate", "--model", pipeline.toString(), "--prompt", "x", "--size", "30x30", "--steps", "1",
+                "--out", tmp.resolve("30.png").toString());
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains("multiples of 4 (VAE scale factor 2 × UNet downsampling 2)").contains("28x28 and 32x32");
+        try (Pipeline p = Pipeline.open(pipeline, 0)) {
+            assertThatThrownBy(() -> p.generate(GenerationRequest.of("x").withSteps(1).withSize(30, 30), StepListener.NONE))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("28x28 and 32x32");
+        }
+    }
+
+    @Test
+    void aSizeWhoseAttentionScoresCannotFitInMemoryIsRefusedBeforeItRuns() {
+        // The tiny UNet attends over every latent pixel: at 1024x1024, 262,144 tokens, and with guidance's batch of 2
+        // and 8 heads its scores alone take 2 × 8 × 262,144² × 4 bytes = 4 TiB.
+        CliTest.Result r = sdrt("generate", "--model", pipeline.toString(), "--prompt", "x", "--size", "1024x1024", "--steps", "1",
+                "--out", tmp.resolve("huge.png").toString());
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains("1024x1024 needs more memory than this machine has")
+                .contains("the UNet's attention over 262,144 tokens holds 4096.0 GiB of scores")
+                .contains("batch 2 × 8 heads").containsPattern("the largest square size whose scores fit is \\d+x\\d+");
+        assertThat(tmp.resolve("huge.png")).doesNotExist();
+    }
+
+    @Test
+    void aFlowMatchingSchedulerIsRefusedForANoisePredictionModel() throws Exception {
+        CliTest.Result r = sdrt("generate", "--model", pipeline.toString(), "--prompt", "x", "--scheduler", "flow-euler",
+                "--steps", "1", "--out", tmp.resolve("flow.png").toString());
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains("'flow-euler' samples flow-matching models")
+                .contains("choose one of ddim, euler, euler-a, dpm++2m, dpm++2m-karras");
+        assertThat(tmp.resolve("flow.png")).doesNotExist();
+        try (Pipeline p = Pipeline.open(pipeline, 0)) {
+            GenerationRequest flow = GenerationRequest.of("x").withSteps(1).withScheduler("flow-euler");
+            assertThatThrownBy(() -> p.generate(flow, StepListener.NONE)).hasMessageContaining("flow-matching");
+            assertThatThrownBy(() -> p.submit(flow, StepListener.NONE)).hasMessageContaining("flow-matching");
+        }
     }
 }

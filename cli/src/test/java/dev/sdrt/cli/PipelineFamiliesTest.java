@@ -108,6 +108,21 @@ class PipelineFamiliesTest {
     }
 
     @Test
+    void sd3RefusesNoisePredictionSchedulersAndSizesPastItsPositionEmbedding() throws Exception {
+        try (Pipeline p = Pipeline.open(sd3, 0)) {
+            assertThatThrownBy(() -> p.generate(GenerationRequest.of("x").withSteps(1).withScheduler("euler"), (d, t) -> { }))
+                    .hasMessageContaining("'euler' samples noise- or v-prediction models").hasMessageEndingWith("choose one of flow-euler");
+            // tiny-sd3's position table covers 96 patches of 2 latent pixels: 384 image pixels
+            assertThatThrownBy(() -> p.generate(GenerationRequest.of("x").withSteps(1).withSize(400, 32), (d, t) -> { }))
+                    .hasMessageContaining("at most 384");
+        }
+        CliTest.Result r = sdrt("generate", "--model", sd3.toString(), "--prompt", "x", "--scheduler", "ddim", "--steps", "1",
+                "--out", tmp.resolve("ddim.png").toString());
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains("flow-euler");
+    }
+
+    @Test
     void sd3RefusesDeepCache() {
         CliTest.Result r = sdrt("export-pipeline", "--arch", "tiny-sd3", "--random-weights", "--deepcache-branch", "0",
                 "--out", tmp.resolve("no").toString());

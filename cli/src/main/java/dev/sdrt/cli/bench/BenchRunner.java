@@ -1,6 +1,7 @@
 package dev.sdrt.cli.bench;
 
 import dev.sdrt.calibration.FidelityReport;
+import dev.sdrt.cli.Progress;
 import dev.sdrt.cli.bench.BenchResult.Cell;
 import dev.sdrt.cli.bench.BenchResult.CellStatus;
 import dev.sdrt.cli.bench.BenchResult.VariantResult;
@@ -21,9 +22,6 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
-import me.tongfei.progressbar.ConsoleProgressBarConsumer;
-import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
 
 /**
  * Runs every variant of a bench in one process on one {@link BenchBackend}: the baseline first, then
@@ -37,7 +35,8 @@ public final class BenchRunner {
     private final PrintWriter log;
     private final Map<String, Outputs> baselineOutputs = new HashMap<>();
     private final Map<String, Double> baselineSecondsPerImage = new HashMap<>();
-    private ProgressBar bar;
+    /** Null until the variants start. */
+    private Progress bar;
 
     /** The baseline's images and latents of one cell, for the fidelity of the others. */
     private record Outputs(float[] latents, byte[][] rgb) {
@@ -76,11 +75,8 @@ public final class BenchRunner {
                 settings.steps(), settings.scheduler(), settings.warmup(), settings.runs(), settings.seed(), settings.baseline(),
                 environment.get("backend"), environment.get("threads"), environment.get("cpu"));
         long runnable = order.stream().filter(Variant::runnable).count();
-        if (System.console() != null) {
-            bar = new ProgressBarBuilder().setTaskName("bench").setInitialMax(runnable * cells
-                    * (long) (settings.warmup() + settings.runs()) * settings.steps()).setUnit(" steps", 1)
-                    .setConsumer(new ConsoleProgressBarConsumer(System.err)).setUpdateIntervalMillis(500).build();
-        }
+        bar = Progress.start(log, "bench", runnable * cells * (long) (settings.warmup() + settings.runs()) * settings.steps(),
+                "steps", 500);
         Map<String, VariantResult> results = new HashMap<>();
         try {
             int index = 0;
@@ -89,9 +85,7 @@ public final class BenchRunner {
                 results.put(v.name(), runVariant(v, index, order.size(), folders, spec));
             }
         } finally {
-            if (bar != null) {
-                bar.close();
-            }
+            bar.close();
         }
         List<VariantResult> inOrder = settings.variants().stream().map(v -> results.get(v.name())).toList();
         return new BenchResult(settings, environment, inOrder, started, (System.nanoTime() - start) / 1e9);
@@ -104,9 +98,7 @@ public final class BenchRunner {
             return new VariantResult(v, "failed", v.reason(), null, null, 0, List.of(), List.of());
         }
         if (v.deepCache() > 1 && !spec.family().hasUnet()) {
-            if (bar != null) {
-                bar.maxHint(bar.getMax() - stepsPerVariant());
-            }
+            bar.maxHint(bar.max() - stepsPerVariant());
             String reason = "deepcache:" + v.deepCache() + " splits a UNet, and this " + spec.family().id()
                     + " pipeline has none (its denoiser is a transformer)";
             say("%s: failed: %s", head, reason);
@@ -119,9 +111,7 @@ public final class BenchRunner {
         try {
             prepared = folders.prepare(v);
         } catch (Exception | OutOfMemoryError e) {
-            if (bar != null) {
-                bar.maxHint(bar.getMax() - stepsPerVariant());
-            }
+            bar.maxHint(bar.max() - stepsPerVariant());
             String reason = "rewriting the " + denoiserName(spec) + " (" + v.passes() + "): " + message(e);
             say("%s: failed: %s", head, reason);
             return new VariantResult(v, "failed", reason, null, null, 0, List.of(), List.of());
@@ -137,9 +127,7 @@ public final class BenchRunner {
                 }
             }
         } catch (Exception | OutOfMemoryError e) {
-            if (bar != null) {
-                bar.maxHint(bar.getMax() - stepsPerVariant() + stepsPerCell() * cells.size());
-            }
+            bar.maxHint(bar.max() - stepsPerVariant() + stepsPerCell() * cells.size());
             String reason = loadFailure(e);
             say("%s: failed: %s", head, reason);
             return new VariantResult(v, "failed", reason, prepared.cache(), prepared.folder(), prepared.millis(),
@@ -211,9 +199,7 @@ public final class BenchRunner {
     }
 
     private void skipCellSteps() {
-        if (bar != null) {
-            bar.maxHint(bar.getMax() - stepsPerCell());
-        }
+        bar.maxHint(bar.max() - stepsPerCell());
     }
 
     private static String loadFailure(Throwable e) {
@@ -318,9 +304,6 @@ public final class BenchRunner {
      * at once when a device loop's batch comes back.
      */
     private StepListener progress() {
-        if (bar == null) {
-            return StepListener.NONE;
-        }
         int[] reported = {0};
         return (done, total) -> {
             bar.stepBy(done - reported[0]);
@@ -392,10 +375,12 @@ public final class BenchRunner {
     }
 
     private void say(String format, Object... args) {
+        String line = String.format(Locale.ROOT, format, args);
         if (bar != null) {
-            log.print("\r\033[K"); // the progress bar redraws itself below the line
+            bar.println(line);
+        } else {
+            log.println(line);
+            log.flush();
         }
-        log.println(String.format(Locale.ROOT, format, args));
-        log.flush();
     }
 }

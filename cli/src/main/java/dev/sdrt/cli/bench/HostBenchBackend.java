@@ -1,8 +1,10 @@
 package dev.sdrt.cli.bench;
 
+import dev.sdrt.cli.OrtCpuCheck;
 import dev.sdrt.cli.bench.BenchSettings.Size;
 import dev.sdrt.runtime.loop.CpuLoopDevice;
 import dev.sdrt.runtime.pipeline.Pipeline;
+import dev.sdrt.runtime.pipeline.PipelineSpec;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Map;
@@ -40,6 +42,7 @@ final class HostBenchBackend implements BenchBackend {
 
     @Override
     public Pipelines open(Path folder) throws IOException {
+        OrtCpuCheck.requirePipelineRunnable(folder, PipelineSpec.read(folder), true);
         if (!deviceLoop) {
             return new Single(Pipeline.open(folder, threads), null);
         }

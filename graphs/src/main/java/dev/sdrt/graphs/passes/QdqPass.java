@@ -60,7 +60,8 @@ import java.util.regex.PatternSyntaxException;
  *       conv_out, the time and added-condition embeddings, shortcut convs, norm_out, proj_out),
  *       matched on the module paths that torch.onnx.export and sdrt's exporter both write into node
  *       names; with the default list, a Conv that reads a graph input or writes a graph output is
- *       skipped too, so the rule holds for graphs without names. A {@code skip} option replaces both.
+ *       skipped too, so the rule holds for graphs without names. A {@code skip} option adds its
+ *       patterns to both; {@code skip-defaults=false} drops them, leaving only its own.
  *   <li>An op whose input has no amax in the scales file is left unquantized and listed in the
  *       pass's notes. No scales at all is an error that says how to make them ({@code sdrt
  *       calibrate}).
@@ -82,7 +83,7 @@ import java.util.regex.PatternSyntaxException;
  * left alone. Lossy: the tests bound the error on the tiny UNets (cosine similarity ≥ 0.99 in int8).
  */
 public final class QdqPass implements GraphPass {
-    static final Set<String> OPTIONS = Set.of("mode", "scales", "skip", "smoothquant", "weights", "ops");
+    static final Set<String> OPTIONS = Set.of("mode", "scales", "skip", "skip-defaults", "smoothquant", "weights", "ops");
 
     /** The op types this pass quantizes, and by default all of them ({@code ops=} narrows it). */
     public static final Set<String> QUANTIZABLE_OPS = Set.of("Conv", "MatMul", "Gemm");
@@ -175,14 +176,28 @@ public final class QdqPass implements GraphPass {
 
         /** Replaces the default skip list (and its boundary-Conv rule); an empty regex skips nothing. */
         public Builder skip(String regex) {
+            this.skip = regex.isEmpty() ? null : compileSkip(regex);
+            this.skipBoundaryConvs = false;
+            return this;
+        }
+
+        /** Skips what {@code regex} matches as well as what the list skips already (the defaults stay, boundary rule included). */
+        public Builder alsoSkip(String regex) {
+            if (!regex.isEmpty()) {
+                // compiled alone first, so that an error names the caller's pattern
+                Pattern extra = compileSkip(regex);
+                this.skip = skip == null ? extra : Pattern.compile("(?:" + skip.pattern() + ")|(?:" + regex + ")");
+            }
+            return this;
+        }
+
+        private static Pattern compileSkip(String regex) {
             try {
-                this.skip = regex.isEmpty() ? null : Pattern.compile(regex);
+                return Pattern.compile(regex);
             } catch (PatternSyntaxException e) {
                 throw new IllegalArgumentException("option skip of pass qdq is not a valid regex: " + e.getDescription()
                         + " in '" + regex + "'", e);
             }
-            this.skipBoundaryConvs = false;
-            return this;
         }
 
         /** SmoothQuant factors (instead of the scales file's own). */
@@ -227,7 +242,11 @@ public final class QdqPass implements GraphPass {
         }
     }
 
-    /** From pipeline options: {@code mode=int8|fp8}, {@code scales=FILE}, {@code skip=REGEX}, {@code smoothquant=FILE}, {@code weights=quantized|float}, {@code ops=Conv|MatMul|Gemm}. */
+    /**
+     * From pipeline options: {@code mode=int8|fp8}, {@code scales=FILE}, {@code skip=REGEX} (added to the
+     * default list), {@code skip-defaults=true|false}, {@code smoothquant=FILE}, {@code weights=quantized|float},
+     * {@code ops=Conv|MatMul|Gemm}.
+     */
     static QdqPass fromOptions(Map<String, String> options) {
         String m = options.getOrDefault("mode", "int8");
         Mode mode = switch (m) {
@@ -240,8 +259,15 @@ public final class QdqPass implements GraphPass {
             throw new IllegalArgumentException(NO_SCALES);
         }
         Builder b = builder(mode).scales(Scales.read(Path.of(file)));
-        if (options.containsKey("skip")) {
-            b.skip(options.get("skip"));
+        String skipDefaults = options.getOrDefault("skip-defaults", "true");
+        if (!skipDefaults.equals("true") && !skipDefaults.equals("false")) {
+            throw new IllegalArgumentException("option skip-defaults of pass qdq must be true or false, got '" + skipDefaults + "'");
+        }
+        String skip = options.getOrDefault("skip", "");
+        if (skipDefaults.equals("false")) {
+            b.skip(skip);
+        } else {
+            b.alsoSkip(skip);
         }
         if (options.containsKey("smoothquant")) {
             b.smoothQuant(Scales.readSmoothQuant(Path.of(options.get("smoothquant"))));

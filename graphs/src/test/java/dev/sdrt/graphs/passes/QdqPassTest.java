@@ -296,14 +296,32 @@ class QdqPassTest {
     }
 
     @Test
-    void skipOptionReplacesTheDefaultList() throws Exception {
+    void skipOptionAddsToTheDefaultList() throws Exception {
+        Stats stats = measure("tiny_sd_unet", dir);
+        Path file = dir.resolve("scales.json");
+        stats.scales().write(file);
+        OnnxModel model = PassTesting.load("tiny_sd_unet");
+
+        PassPipeline.parse("qdq:mode=int8:scales=" + file + ":skip=Gemm").run(model);
+
+        List<Node> gemms = model.graph().nodes().stream().filter(n -> n.is("Gemm")).toList();
+        assertThat(gemms).isNotEmpty().noneMatch(n -> producedBy(n.input(1), "DequantizeLinear"));
+        Node convOut = model.graph().nodes().stream().filter(n -> n.name().endsWith("conv_out/Conv")).findFirst().orElseThrow();
+        assertThat(producedBy(convOut.input(1), "DequantizeLinear")).as("the default list still skips conv_out").isFalse();
+        assertThat(model.graph().nodes().stream().filter(n -> n.is("MatMul")))
+                .as("what neither list names is quantized").anyMatch(n -> producedBy(n.input(1), "DequantizeLinear"));
+    }
+
+    @Test
+    void skipDefaultsFalseLeavesOnlyTheGivenPatterns() throws Exception {
         Stats stats = measure("tiny_sd_unet", dir);
         Path file = dir.resolve("scales.json");
         stats.scales().write(file);
         OnnxModel model = PassTesting.load("tiny_sd_unet");
         int all = targetCounts(model).values().stream().mapToInt(Integer::intValue).sum();
 
-        List<PassResult> results = PassPipeline.parse("qdq:mode=int8:scales=" + file + ":skip=Gemm|conv_in").run(model);
+        List<PassResult> results = PassPipeline.parse("qdq:mode=int8:scales=" + file + ":skip=Gemm|conv_in:skip-defaults=false")
+                .run(model);
 
         long gemms = targetCounts(PassTesting.load("tiny_sd_unet")).getOrDefault("Gemm", 0);
         assertThat(results.get(0).matched()).isEqualTo(all - gemms - 1);
@@ -433,7 +451,9 @@ class QdqPassTest {
         assertThatThrownBy(() -> PassPipeline.parse("qdq:mode=int4:scales=" + file)).hasMessage(
                 "option mode of pass qdq must be int8 or fp8, got 'int4'");
         assertThatThrownBy(() -> PassPipeline.parse("qdq:scales=" + file + ":skip=conv_(")).hasMessageContaining(
-                "option skip of pass qdq is not a valid regex");
+                "option skip of pass qdq is not a valid regex").hasMessageContaining("'conv_('");
+        assertThatThrownBy(() -> PassPipeline.parse("qdq:scales=" + file + ":skip-defaults=no")).hasMessage(
+                "option skip-defaults of pass qdq must be true or false, got 'no'");
         assertThatThrownBy(() -> PassPipeline.parse("qdq:scales=" + file + ":weights=int")).hasMessage(
                 "option weights of pass qdq must be quantized or float, got 'int'");
         assertThat(((QdqPass) PassPipeline.parse("qdq:mode=fp8:scales=" + file).passes().get(0)).mode()).isEqualTo(QdqPass.Mode.FP8);

@@ -21,6 +21,13 @@ interface DenoiseStage extends AutoCloseable {
     /** Whether DeepCache's full and shallow graphs are loaded. */
     boolean hasFeatureCache();
 
+    /**
+     * Whether the denoiser and the VAE decoder run on ONNX Runtime on the host (the host loop, the CPU
+     * loop device), whose attention holds each whole score matrix in host memory (TensorRT's fused
+     * attention does not).
+     */
+    boolean onHost();
+
     /** Short words for the PNG's software field and the logs. */
     String backend();
 

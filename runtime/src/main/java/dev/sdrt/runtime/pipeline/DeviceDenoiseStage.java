@@ -1,5 +1,6 @@
 package dev.sdrt.runtime.pipeline;
 
+import dev.sdrt.runtime.loop.CpuLoopDevice;
 import dev.sdrt.runtime.loop.DenoisingLoop;
 import dev.sdrt.runtime.loop.LoopDevice;
 import dev.sdrt.runtime.loop.LoopModel;
@@ -8,6 +9,7 @@ import dev.sdrt.runtime.tensor.TensorSpec;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -47,20 +49,27 @@ final class DeviceDenoiseStage implements DenoiseStage {
     }
 
     /** Loads the folder's denoiser, VAE decoder, scheduler-step graphs and DeepCache graphs on {@code device}. */
-    static DeviceDenoiseStage open(Path folder, PipelineSpec spec, LoopDevice device, boolean replay) throws IOException {
+    static DeviceDenoiseStage open(Path folder, PipelineSpec spec, LoopDevice device, boolean replay, LoadListener listener)
+            throws IOException {
         if (spec.schedulerStep == null || spec.schedulerStepGuided == null) {
             throw new IllegalArgumentException(folder + " has no scheduler-step graphs, which the device loop runs;"
                     + " re-export it with 'sdrt export-pipeline'");
         }
-        List<String> files = new ArrayList<>(List.of(spec.denoiser(), spec.vaeDecoder, spec.schedulerStep, spec.schedulerStepGuided));
+        // by component, in the order the stage's constructor takes them
+        Map<String, String> files = new LinkedHashMap<>();
+        files.put(spec.denoiserKey(), spec.denoiser());
+        files.put("vae_decoder", spec.vaeDecoder);
+        files.put("scheduler_step", spec.schedulerStep);
+        files.put("scheduler_step_guided", spec.schedulerStepGuided);
         if (spec.deepCacheFull != null && spec.deepCacheShallow != null) {
-            files.add(spec.deepCacheFull);
-            files.add(spec.deepCacheShallow);
+            files.put("deepcache_full", spec.deepCacheFull);
+            files.put("deepcache_shallow", spec.deepCacheShallow);
         }
         List<LoopModel> loaded = new ArrayList<>();
         try {
-            for (String f : files) {
-                loaded.add(device.load(folder.resolve(f)));
+            for (Map.Entry<String, String> f : files.entrySet()) {
+                Path file = folder.resolve(f.getValue());
+                loaded.add(Pipeline.opening(listener, f.getKey(), file, () -> device.load(file)));
             }
             return new DeviceDenoiseStage(device, loaded, spec, replay);
         } catch (IOException | RuntimeException e) {
@@ -82,6 +91,12 @@ final class DeviceDenoiseStage implements DenoiseStage {
     @Override
     public boolean hasFeatureCache() {
         return featureCache;
+    }
+
+    @Override
+    public boolean onHost() {
+        // the CPU loop device runs the same ONNX Runtime sessions as the host loop
+        return device instanceof CpuLoopDevice;
     }
 
     @Override

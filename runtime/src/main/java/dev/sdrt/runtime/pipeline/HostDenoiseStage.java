@@ -49,6 +49,11 @@ final class HostDenoiseStage implements DenoiseStage {
     }
 
     @Override
+    public boolean onHost() {
+        return true;
+    }
+
+    @Override
     public String backend() {
         return "ONNX Runtime CPU";
     }

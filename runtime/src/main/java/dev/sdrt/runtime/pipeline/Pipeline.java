@@ -10,6 +10,7 @@ import dev.sdrt.runtime.tensor.Tensor;
 import dev.sdrt.runtime.tensor.TensorSpec;
 import dev.sdrt.runtime.text.ClipTokenizer;
 import java.io.IOException;
+import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
@@ -17,6 +18,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
@@ -89,20 +91,27 @@ public final class Pipeline implements AutoCloseable {
      */
     public static Pipeline open(Path folder, int threads, int maxBatchImages, Denoiser.Opener denoiserOpener)
             throws IOException {
+        return open(folder, threads, maxBatchImages, denoiserOpener, LoadListener.NONE);
+    }
+
+    /** As {@link #open(Path, int, int, Denoiser.Opener)}, telling {@code listener} about each model it opens. */
+    public static Pipeline open(Path folder, int threads, int maxBatchImages, Denoiser.Opener denoiserOpener,
+            LoadListener listener) throws IOException {
         PipelineSpec spec = PipelineSpec.read(folder);
-        return open(folder, spec, threads, maxBatchImages, () -> {
+        return open(folder, spec, threads, maxBatchImages, listener, () -> {
             boolean deepCache = spec.deepCacheFull != null && spec.deepCacheShallow != null;
             List<AutoCloseable> opened = new ArrayList<>();
             try {
                 Path denoiserFile = folder.resolve(spec.denoiser());
-                Denoiser denoiser = denoiserOpener != null ? denoiserOpener.open(denoiserFile)
-                        : Denoiser.of(ort(denoiserFile, threads));
+                Denoiser denoiser = opening(listener, spec.denoiserKey(), denoiserFile,
+                        () -> denoiserOpener != null ? denoiserOpener.open(denoiserFile) : Denoiser.of(ort(denoiserFile, threads)));
                 opened.add(denoiser);
-                OrtRunner vae = ort(folder.resolve(spec.vaeDecoder), threads);
+                OrtRunner vae = ort("vae_decoder", folder.resolve(spec.vaeDecoder), threads, listener);
                 opened.add(vae);
-                OrtRunner full = deepCache ? ort(folder.resolve(spec.deepCacheFull), threads) : null;
+                OrtRunner full = deepCache ? ort("deepcache_full", folder.resolve(spec.deepCacheFull), threads, listener) : null;
                 opened.add(full);
-                OrtRunner shallow = deepCache ? ort(folder.resolve(spec.deepCacheShallow), threads) : null;
+                OrtRunner shallow = deepCache ? ort("deepcache_shallow", folder.resolve(spec.deepCacheShallow), threads, listener)
+                        : null;
                 return new HostDenoiseStage(spec, denoiser, vae, full, shallow);
             } catch (IOException | RuntimeException e) {
                 closeAll(opened);
@@ -119,8 +128,15 @@ public final class Pipeline implements AutoCloseable {
      */
     public static Pipeline openOnDevice(Path folder, int threads, int maxBatchImages, LoopDevice device, boolean replay)
             throws IOException {
+        return openOnDevice(folder, threads, maxBatchImages, device, replay, LoadListener.NONE);
+    }
+
+    /** As {@link #openOnDevice(Path, int, int, LoopDevice, boolean)}, telling {@code listener} about each model it opens. */
+    public static Pipeline openOnDevice(Path folder, int threads, int maxBatchImages, LoopDevice device, boolean replay,
+            LoadListener listener) throws IOException {
         PipelineSpec spec = PipelineSpec.read(folder);
-        return open(folder, spec, threads, maxBatchImages, () -> DeviceDenoiseStage.open(folder, spec, device, replay));
+        return open(folder, spec, threads, maxBatchImages, listener,
+                () -> DeviceDenoiseStage.open(folder, spec, device, replay, listener));
     }
 
     /** Opens what is shared by both kinds of stage: tokenizers, text encoders, the VAE encoder. */
@@ -128,8 +144,8 @@ public final class Pipeline implements AutoCloseable {
         DenoiseStage open() throws IOException;
     }
 
-    private static Pipeline open(Path folder, PipelineSpec spec, int threads, int maxBatchImages, StageOpener stageOpener)
-            throws IOException {
+    private static Pipeline open(Path folder, PipelineSpec spec, int threads, int maxBatchImages, LoadListener listener,
+            StageOpener stageOpener) throws IOException {
         if (maxBatchImages < 1) {
             throw new IllegalArgumentException("maxBatchImages must be at least 1");
         }
@@ -141,11 +157,13 @@ public final class Pipeline implements AutoCloseable {
                 : family == PipelineFamily.SD3 ? SchedulerConfig.stableDiffusion3() : SchedulerConfig.stableDiffusion();
         List<AutoCloseable> opened = new ArrayList<>();
         try {
-            OrtRunner textEncoder = ort(folder.resolve(spec.textEncoder), threads);
+            OrtRunner textEncoder = ort("text_encoder", folder.resolve(spec.textEncoder), threads, listener);
             opened.add(textEncoder);
-            OrtRunner textEncoder2 = family == PipelineFamily.SD ? null : ort(folder.resolve(spec.textEncoder2), threads);
+            OrtRunner textEncoder2 = family == PipelineFamily.SD ? null
+                    : ort("text_encoder_2", folder.resolve(spec.textEncoder2), threads, listener);
             opened.add(textEncoder2);
-            OrtRunner vaeEncoder = spec.vaeEncoder == null ? null : ort(folder.resolve(spec.vaeEncoder), threads);
+            OrtRunner vaeEncoder = spec.vaeEncoder == null ? null
+                    : ort("vae_encoder", folder.resolve(spec.vaeEncoder), threads, listener);
             opened.add(vaeEncoder);
             DenoiseStage stage = stageOpener.open();
             opened.add(stage);
@@ -157,12 +175,36 @@ public final class Pipeline implements AutoCloseable {
         }
     }
 
+    private static OrtRunner ort(String component, Path file, int threads, LoadListener listener) throws IOException {
+        return opening(listener, component, file, () -> ort(file, threads));
+    }
+
     private static OrtRunner ort(Path file, int threads) {
         OrtRunner.Builder b = OrtRunner.builder(file);
         if (threads > 0) {
             b.intraOpThreads(threads);
         }
         return b.build();
+    }
+
+    /** Opens one model of a pipeline. */
+    interface Opening<T> {
+        T open() throws IOException;
+    }
+
+    /** Runs {@code opening}, telling {@code listener} before, and after with the time it took or that it failed. */
+    static <T> T opening(LoadListener listener, String component, Path file, Opening<T> opening) throws IOException {
+        listener.loading(component, file);
+        long start = System.nanoTime();
+        T opened;
+        try {
+            opened = opening.open();
+        } catch (Throwable t) {
+            listener.failed(component, file);
+            throw t;
+        }
+        listener.loaded(component, file, (System.nanoTime() - start) / 1e9);
+        return opened;
     }
 
     private static void closeAll(List<AutoCloseable> opened) {
@@ -267,6 +309,61 @@ public final class Pipeline implements AutoCloseable {
             }
             SchedulePlan.img2imgStart(r.steps(), r.strength());
         }
+        checkMemory(r);
+    }
+
+    /**
+     * Refuses a request whose largest attention score matrix alone is larger than this machine's
+     * memory: ONNX Runtime would fail to allocate it well into the run (the tiny UNet attends over
+     * every latent pixel, so 512x512 asks it for 2 × 8 heads × 65,536² scores, 256 GiB).
+     */
+    private void checkMemory(GenerationRequest r) {
+        long memory = physicalMemory();
+        PipelineSpec.AttentionScores scores = attentionScores(r, r.width(), r.height());
+        if (scores == null || scores.bytes() <= memory) {
+            return;
+        }
+        int multiple = spec.sizeMultiple();
+        int fitting = 0;
+        for (int side = multiple; side <= Math.max(r.width(), r.height()); side += multiple) {
+            PipelineSpec.AttentionScores at = attentionScores(r, side, side);
+            if (at.bytes() > memory) {
+                break;
+            }
+            fitting = side;
+        }
+        String component = switch (scores.component()) {
+            case "denoiser" -> family.hasUnet() ? "UNet" : "transformer";
+            case "vae_decoder" -> "VAE decoder";
+            default -> "VAE encoder";
+        };
+        throw new IllegalArgumentException(String.format(Locale.ROOT, "%dx%d needs more memory than this machine has: the %s's"
+                + " attention over %,d tokens holds %s of scores at once (batch %d × %d heads × %,d² tokens × %d bytes), and"
+                + " the machine has %s; %s", r.width(), r.height(), component, scores.tokens(),
+                gib(scores.bytes()), scores.batch(), scores.heads(), scores.tokens(), elementBytes(), gib(memory),
+                fitting > 0 ? "the largest square size whose scores fit is " + fitting + "x" + fitting + " (at batch "
+                        + r.batchSize() + ")" : "no size fits"));
+    }
+
+    /** The request's largest score matrix at {@code width} × {@code height}, among the components ONNX Runtime runs on the host. */
+    private PipelineSpec.AttentionScores attentionScores(GenerationRequest r, int width, int height) {
+        return spec.largestAttentionScores(width, height, r.batchSize(), r.usesGuidance(), r.initImage() != null,
+                elementBytes(), component -> component.equals("vae_encoder") || stage.onHost());
+    }
+
+    /** Bytes per score: the denoiser's float type (fp16 exports compute their attention in fp16). */
+    private int elementBytes() {
+        TensorSpec sample = stage.denoiserInputs().get(family.sampleInput());
+        return sample == null ? 4 : sample.dtype().byteSize();
+    }
+
+    private static long physicalMemory() {
+        return ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os
+                ? os.getTotalMemorySize() : Runtime.getRuntime().maxMemory();
+    }
+
+    private static String gib(long bytes) {
+        return String.format(Locale.ROOT, "%.1f GiB", bytes / (double) (1L << 30));
     }
 
     /** DeepCache's schedule, or null when the plain denoiser serves the loop (interval 1 is exactly that). */
@@ -284,12 +381,12 @@ public final class Pipeline implements AutoCloseable {
         RgbImage init = r.initImage();
         int width = r.width() != 0 ? r.width() : init != null ? init.width() : spec.defaultWidth;
         int height = r.height() != 0 ? r.height() : init != null ? init.height() : spec.defaultHeight;
-        if (width % spec.vaeScaleFactor != 0 || height % spec.vaeScaleFactor != 0) {
-            throw new IllegalArgumentException("width and height must be multiples of " + spec.vaeScaleFactor + ", got "
-                    + width + "x" + height);
+        String sizeProblem = spec.sizeProblem(width, height);
+        if (sizeProblem != null) {
+            throw new IllegalArgumentException(sizeProblem);
         }
         String scheduler = r.scheduler() != null ? r.scheduler() : family.defaultScheduler();
-        Schedulers.create(scheduler, schedulerConfig);
+        Schedulers.create(scheduler, schedulerConfig, family.modelKind());
         return r.withSize(width, height).withScheduler(scheduler);
     }
 

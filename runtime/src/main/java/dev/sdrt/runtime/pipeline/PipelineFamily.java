@@ -1,29 +1,33 @@
 package dev.sdrt.runtime.pipeline;
 
+import dev.sdrt.runtime.scheduler.ModelKind;
 import java.util.Arrays;
 import java.util.stream.Collectors;
 
 /**
  * How a pipeline's components are wired: which text encoders feed the denoiser, under which input
- * names, and which scheduler it samples with unless a request names another.
+ * names, what its denoiser predicts (which decides the schedulers that fit it), and which scheduler
+ * it samples with unless a request names another.
  */
 public enum PipelineFamily {
     /** SD 1.x/2.x: one CLIP text encoder, UNet. */
-    SD("sd", "sample", "out_sample", "euler"),
+    SD("sd", "sample", "out_sample", ModelKind.DIFFUSION, "euler"),
     /** SDXL: two CLIP text encoders (penultimate states side by side, pooled projection, size ids), UNet. */
-    SDXL("sdxl", "sample", "out_sample", "euler"),
+    SDXL("sdxl", "sample", "out_sample", ModelKind.DIFFUSION, "euler"),
     /** SD3: two CLIP text encoders (T5 absent: zero tokens), MMDiT transformer, rectified flow. */
-    SD3("sd3", "hidden_states", "sample", "flow-euler");
+    SD3("sd3", "hidden_states", "sample", ModelKind.FLOW_MATCHING, "flow-euler");
 
     private final String id;
     private final String sampleInput;
     private final String output;
+    private final ModelKind modelKind;
     private final String defaultScheduler;
 
-    PipelineFamily(String id, String sampleInput, String output, String defaultScheduler) {
+    PipelineFamily(String id, String sampleInput, String output, ModelKind modelKind, String defaultScheduler) {
         this.id = id;
         this.sampleInput = sampleInput;
         this.output = output;
+        this.modelKind = modelKind;
         this.defaultScheduler = defaultScheduler;
     }
 
@@ -39,6 +43,11 @@ public enum PipelineFamily {
     /** The denoiser's prediction output. */
     public String output() {
         return output;
+    }
+
+    /** What the denoiser predicts: only schedulers of this kind can sample it. */
+    public ModelKind modelKind() {
+        return modelKind;
     }
 
     public String defaultScheduler() {

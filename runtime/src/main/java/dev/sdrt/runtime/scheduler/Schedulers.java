@@ -1,15 +1,47 @@
 package dev.sdrt.runtime.scheduler;
 
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 
-/** Schedulers by the names the CLI and requests use. */
+/** Schedulers by the names the CLI and requests use, each for the {@link ModelKind} it can sample. */
 public final class Schedulers {
 
-    public static final List<String> NAMES =
-            List.of("ddim", "euler", "euler-a", "dpm++2m", "dpm++2m-karras", "flow-euler");
+    private static final Map<String, ModelKind> KINDS = new LinkedHashMap<>();
+
+    static {
+        KINDS.put("ddim", ModelKind.DIFFUSION);
+        KINDS.put("euler", ModelKind.DIFFUSION);
+        KINDS.put("euler-a", ModelKind.DIFFUSION);
+        KINDS.put("dpm++2m", ModelKind.DIFFUSION);
+        KINDS.put("dpm++2m-karras", ModelKind.DIFFUSION);
+        KINDS.put("flow-euler", ModelKind.FLOW_MATCHING);
+    }
+
+    public static final List<String> NAMES = List.copyOf(KINDS.keySet());
 
     private Schedulers() {
+    }
+
+    /** The names of the schedulers that can sample a model of {@code kind}, in {@link #NAMES} order. */
+    public static List<String> namesFor(ModelKind kind) {
+        return KINDS.entrySet().stream().filter(e -> e.getValue() == kind).map(Map.Entry::getKey).toList();
+    }
+
+    /**
+     * Refuses a name that is not a scheduler's, or whose scheduler cannot sample a model of {@code
+     * kind}; the message lists the ones that can.
+     */
+    public static void requireFor(String name, ModelKind kind) {
+        ModelKind samples = KINDS.get(name.toLowerCase(Locale.ROOT));
+        if (samples == null) {
+            throw new IllegalArgumentException("unknown scheduler '" + name + "'; choose one of " + String.join(", ", namesFor(kind)));
+        }
+        if (samples != kind) {
+            throw new IllegalArgumentException("scheduler '" + name + "' samples " + samples.description() + " models, and this"
+                    + " model is a " + kind.description() + " one; choose one of " + String.join(", ", namesFor(kind)));
+        }
     }
 
     /**
@@ -26,5 +58,11 @@ public final class Schedulers {
             case "flow-euler" -> new FlowMatchEulerScheduler(config);
             default -> throw new IllegalArgumentException("unknown scheduler '" + name + "'; known: " + NAMES);
         };
+    }
+
+    /** {@link #create(String, SchedulerConfig)} for a model of {@code kind}, refusing a scheduler that cannot sample it. */
+    public static Scheduler create(String name, SchedulerConfig config, ModelKind kind) {
+        requireFor(name, kind);
+        return create(name, config);
     }
 }

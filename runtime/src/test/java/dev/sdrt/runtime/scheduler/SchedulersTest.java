@@ -40,4 +40,17 @@ class SchedulersTest {
     void unknownNameListsTheKnownOnes() {
         assertThatThrownBy(() -> Schedulers.create("pndm", SD)).hasMessageContaining("pndm").hasMessageContaining("ddim");
     }
+
+    @Test
+    void aSchedulerOfTheOtherKindIsRefusedWithTheOnesThatFit() {
+        assertThat(Schedulers.namesFor(ModelKind.FLOW_MATCHING)).containsExactly("flow-euler");
+        assertThat(Schedulers.namesFor(ModelKind.DIFFUSION)).containsExactly("ddim", "euler", "euler-a", "dpm++2m",
+                "dpm++2m-karras");
+        assertThatThrownBy(() -> Schedulers.create("flow-euler", SD, ModelKind.DIFFUSION))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("flow-matching")
+                .hasMessageContaining("ddim, euler, euler-a, dpm++2m, dpm++2m-karras");
+        assertThatThrownBy(() -> Schedulers.create("Euler", SchedulerConfig.stableDiffusion3(), ModelKind.FLOW_MATCHING))
+                .hasMessageContaining("'Euler'").hasMessageEndingWith("choose one of flow-euler");
+        assertThat(Schedulers.create("DPM++2M-Karras", SD, ModelKind.DIFFUSION)).isInstanceOf(DpmSolverMultistepScheduler.class);
+    }
 }
