@@ -53,6 +53,11 @@ public final class UNet2DConditionExporter {
     private static final int FF_MULT = 4;
     /** The largest conv_in and conv_out kernel accepted (diffusers' default is 3). */
     private static final int MAX_KERNEL = 31;
+    /**
+     * The most BasicTransformerBlocks a UNet may have in all (SDXL has 70): layers_per_block and
+     * transformer_layers_per_block multiply, and a graph of millions of blocks would not fit in memory.
+     */
+    private static final long MAX_TRANSFORMER_BLOCKS = 10_000;
 
     private final UNetConfig config;
     private final ExportOptions options;
@@ -343,9 +348,22 @@ public final class UNet2DConditionExporter {
                             + additionTimeEmbedDim);
                 }
             }
+            List<Integer> layers = c.perBlock("layers_per_block", n, 2, 1, DiffusersConfig.MAX_LAYERS);
+            List<Integer> transformerLayers = c.perBlock("transformer_layers_per_block", n, 1, 1,
+                    DiffusersConfig.MAX_LAYERS);
+            long transformerBlocks = transformerLayers.get(n - 1); // the mid block's
+            for (int i = 0; i < n; i++) {
+                int attentions = (downTypes.get(i).equals("CrossAttnDownBlock2D") ? layers.get(i) : 0)
+                        + (upTypes.get(n - 1 - i).equals("CrossAttnUpBlock2D") ? layers.get(i) + 1 : 0);
+                transformerBlocks += (long) attentions * transformerLayers.get(i);
+            }
+            if (transformerBlocks > MAX_TRANSFORMER_BLOCKS) {
+                throw new ConfigException(c.file() + ": layers_per_block " + abbreviate(layers.toString())
+                        + " and transformer_layers_per_block " + abbreviate(transformerLayers.toString()) + " make "
+                        + transformerBlocks + " transformer blocks; sdrt exports at most " + MAX_TRANSFORMER_BLOCKS);
+            }
             return new UNetConfig(c.size("in_channels", 4), c.size("out_channels", 4), blockOut, downTypes, upTypes,
-                    c.perBlock("layers_per_block", n, 2, 1, DiffusersConfig.MAX_LAYERS),
-                    c.perBlock("transformer_layers_per_block", n, 1, 1, DiffusersConfig.MAX_LAYERS), heads,
+                    layers, transformerLayers, heads,
                     crossDims.get(0), normGroups, c.positiveNumber("norm_eps", 1e-5), activation(c),
                     c.getBoolean("use_linear_projection", false), c.getBoolean("flip_sin_to_cos", true),
                     // diffusers' models use 0 or 1; near half the embedding width, the frequencies blow up

@@ -8,6 +8,7 @@ import dev.sdrt.exporter.config.DiffusersConfig;
 import dev.sdrt.exporter.safetensors.TestFixtures;
 import dev.sdrt.exporter.weights.RandomWeights;
 import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -86,6 +87,19 @@ class ConfigValueRangesTest {
         assertThatThrownBy(() -> export(fixture, config))
                 .isInstanceOf(ConfigException.class)
                 .hasMessageContaining(config.file() + ": " + message);
+    }
+
+    /** Each in range, but together too many blocks for a graph that fits in memory. */
+    @Test
+    void layerCountsThatMultiplyBeyondWhatFitsInMemory() throws Exception {
+        DiffusersConfig config = ExportedModels.edited(TestFixtures.folder("tiny_sd_unet"), dir, json -> {
+            json.addProperty("layers_per_block", 1000);
+            json.addProperty("transformer_layers_per_block", 1000);
+        });
+        assertThatThrownBy(() -> export("tiny_sd_unet", config))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("layers_per_block [1000, 1000] and transformer_layers_per_block [1000, 1000] make"
+                        + " 2002000 transformer blocks; sdrt exports at most 10000");
     }
 
     private static void export(String fixture, DiffusersConfig config) {
