@@ -29,6 +29,9 @@ import java.util.Map;
  */
 public final class GraphBuilder {
     public static final long OPSET = 17;
+    /** The names {@link #activation} knows, so that a config can be checked before a graph is built. */
+    public static final List<String> ACTIVATIONS = List.of("silu", "swish", "gelu", "gelu_pytorch_tanh",
+            "gelu-approximate", "gelu_tanh", "quick_gelu", "relu");
 
     private final Graph graph;
     private final Weights weights;

@@ -1,5 +1,7 @@
 package dev.sdrt.exporter.models;
 
+import static dev.sdrt.exporter.json.JsonInput.abbreviate;
+
 import dev.sdrt.exporter.ExportOptions;
 import dev.sdrt.exporter.builder.GraphBuilder;
 import dev.sdrt.exporter.builder.GraphBuilder.Scope;
@@ -186,21 +188,26 @@ public final class AutoencoderKLExporter {
 
         static VaeConfig read(DiffusersConfig c) {
             if (!CLASS_NAME.equals(c.className())) {
-                throw new ConfigException(c.file() + ": model class '" + c.className() + "' is not " + CLASS_NAME);
+                throw new ConfigException(c.file() + ": model class '" + abbreviate(c.className()) + "' is not "
+                        + CLASS_NAME);
             }
-            List<Integer> blockOut = c.getIntList("block_out_channels").orElse(List.of(64));
+            List<Integer> blockOut = c.intList("block_out_channels", List.of(64), Blocks2D.MAX_BLOCKS,
+                    1, DiffusersConfig.MAX_SIZE);
             int n = blockOut.size();
             checkBlockTypes(c, "down_block_types", "DownEncoderBlock2D", n);
             checkBlockTypes(c, "up_block_types", "UpDecoderBlock2D", n);
             int normGroups = c.getInt("norm_num_groups", 32);
-            for (int channels : blockOut) {
-                if (channels % normGroups != 0) {
-                    throw new ConfigException(c.file() + ": block_out_channels " + blockOut
-                            + " are not all divisible by norm_num_groups " + normGroups);
-                }
+            if (normGroups < 1 || blockOut.stream().anyMatch(channels -> channels % normGroups != 0)) {
+                throw c.invalid("norm_num_groups", normGroups, "a positive integer that divides every block's channel"
+                        + " count (block_out_channels " + abbreviate(blockOut.toString()) + ")");
             }
-            return new VaeConfig(c.getInt("in_channels", 3), c.getInt("out_channels", 3), c.getInt("latent_channels", 4),
-                    blockOut, c.getInt("layers_per_block", 1), normGroups, c.getString("act_fn", "silu"),
+            String act = c.getString("act_fn", "silu");
+            if (!GraphBuilder.ACTIVATIONS.contains(act)) {
+                throw new ConfigException(c.file() + ": act_fn \"" + abbreviate(act) + "\" is not supported by sdrt's "
+                        + CLASS_NAME + " exporter (supported: " + GraphBuilder.ACTIVATIONS + ")");
+            }
+            return new VaeConfig(c.size("in_channels", 3), c.size("out_channels", 3), c.size("latent_channels", 4),
+                    blockOut, c.layerCount("layers_per_block", 1), normGroups, act,
                     c.getBoolean("mid_block_add_attention", true), c.getBoolean("use_quant_conv", true),
                     c.getBoolean("use_post_quant_conv", true));
         }
@@ -209,7 +216,7 @@ public final class AutoencoderKLExporter {
             List<String> types = c.getStringList(key).orElse(List.of(supported));
             for (int i = 0; i < types.size(); i++) {
                 if (!types.get(i).equals(supported)) {
-                    throw new ConfigException(c.file() + ": " + key + "[" + i + "] = \"" + types.get(i)
+                    throw new ConfigException(c.file() + ": " + key + "[" + i + "] = \"" + abbreviate(types.get(i))
                             + "\" is not supported by sdrt's " + CLASS_NAME + " exporter (supported: " + supported + ")");
                 }
             }

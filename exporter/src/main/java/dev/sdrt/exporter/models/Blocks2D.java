@@ -10,6 +10,12 @@ import dev.sdrt.graphs.ir.Value;
  * group count, epsilon and activation of one model.
  */
 final class Blocks2D {
+    /**
+     * The most resolution levels (entries of block_out_channels) a UNet or VAE may have: each halves the image,
+     * so 16 already means a downsampling of 32768 (SD 1.x, 2.x and their VAE have 4, SDXL's UNet 3).
+     */
+    static final int MAX_BLOCKS = 16;
+
     private final GraphBuilder b;
     private final long groups;
     private final double eps;

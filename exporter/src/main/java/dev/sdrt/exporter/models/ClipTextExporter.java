@@ -1,5 +1,7 @@
 package dev.sdrt.exporter.models;
 
+import static dev.sdrt.exporter.json.JsonInput.abbreviate;
+
 import dev.sdrt.exporter.ExportOptions;
 import dev.sdrt.exporter.builder.GraphBuilder;
 import dev.sdrt.exporter.builder.GraphBuilder.Scope;
@@ -217,22 +219,29 @@ public final class ClipTextExporter {
             String cls = c.className();
             boolean withProjection = WITH_PROJECTION.equals(cls);
             if (!withProjection && !PLAIN.contains(cls)) {
-                throw new ConfigException(c.file() + ": model class '" + cls + "' is not a CLIP text encoder"
-                        + " (expected CLIPTextModel or CLIPTextModelWithProjection)");
+                throw new ConfigException(c.file() + ": model class '" + abbreviate(cls) + "' is not a CLIP text"
+                        + " encoder (expected CLIPTextModel or CLIPTextModelWithProjection)");
             }
-            ClipConfig clip = new ClipConfig(withProjection, c.getInt("vocab_size", 49408), c.getInt("hidden_size", 512),
-                    c.getInt("intermediate_size", 2048), c.getInt("num_hidden_layers", 12),
-                    c.getInt("num_attention_heads", 8), c.getInt("max_position_embeddings", 77),
-                    c.getString("hidden_act", "quick_gelu"), c.getDouble("layer_norm_eps", 1e-5),
-                    c.getInt("eos_token_id", 49407), c.getInt("projection_dim", 512));
+            int vocabSize = c.size("vocab_size", 49408);
+            ClipConfig clip = new ClipConfig(withProjection, vocabSize, c.size("hidden_size", 512),
+                    c.size("intermediate_size", 2048), c.layerCount("num_hidden_layers", 12),
+                    c.size("num_attention_heads", 8), c.size("max_position_embeddings", 77),
+                    c.getString("hidden_act", "quick_gelu"), c.positiveNumber("layer_norm_eps", 1e-5),
+                    c.getInt("eos_token_id", 49407),
+                    // only CLIPTextModelWithProjection has the projection
+                    withProjection ? c.size("projection_dim", 512) : 0);
             if (!ACTIVATIONS.containsKey(clip.hiddenAct)) {
-                throw new ConfigException(c.file() + ": hidden_act '" + clip.hiddenAct + "' is not supported; supported: "
-                        + ACTIVATIONS.keySet().stream().sorted().toList());
+                throw new ConfigException(c.file() + ": hidden_act '" + abbreviate(clip.hiddenAct) + "' is not supported;"
+                        + " supported: " + ACTIVATIONS.keySet().stream().sorted().toList());
             }
-            if (clip.layers < 1 || clip.heads < 1 || clip.hidden % clip.heads != 0) {
-                throw new ConfigException(c.file() + ": hidden_size " + clip.hidden + " with " + clip.heads
-                        + " attention heads and " + clip.layers + " layers is not a valid CLIP text encoder"
-                        + " (need at least one layer and hidden_size divisible by num_attention_heads)");
+            if (clip.hidden % clip.heads != 0) {
+                throw new ConfigException(c.file() + ": hidden_size " + clip.hidden + " is not divisible by"
+                        + " num_attention_heads " + clip.heads);
+            }
+            // pooling looks for this id among the input ids, so it must be a token of the vocabulary
+            if (clip.eosTokenId < 0 || clip.eosTokenId >= vocabSize) {
+                throw c.invalid("eos_token_id", clip.eosTokenId + (c.has("eos_token_id") ? "" : " (the default)"),
+                        "a token id of the vocabulary, in [0, " + (vocabSize - 1) + "] (vocab_size " + vocabSize + ")");
             }
             return clip;
         }

@@ -1,5 +1,7 @@
 package dev.sdrt.exporter.models;
 
+import static dev.sdrt.exporter.json.JsonInput.abbreviate;
+
 import dev.sdrt.exporter.ExportOptions;
 import dev.sdrt.exporter.builder.GraphBuilder;
 import dev.sdrt.exporter.builder.GraphBuilder.Scope;
@@ -39,6 +41,8 @@ public final class Sd3TransformerExporter {
     private static final long TIMESTEP_CHANNELS = 256;
     /** Epsilon of every LayerNorm and RMSNorm inside the transformer. */
     private static final double NORM_EPS = 1e-6;
+    /** The most elements of the position table computed here: its float32 bytes must fit one buffer. */
+    private static final long MAX_TABLE_ELEMENTS = Integer.MAX_VALUE / Float.BYTES;
 
     private final Sd3Config config;
     private final ExportOptions options;
@@ -317,38 +321,46 @@ public final class Sd3TransformerExporter {
 
         static Sd3Config read(DiffusersConfig c) {
             if (!"SD3Transformer2DModel".equals(c.className())) {
-                throw new ConfigException(c.file() + ": model class '" + c.className()
+                throw new ConfigException(c.file() + ": model class '" + abbreviate(c.className())
                         + "' is not an SD3 transformer (expected SD3Transformer2DModel)");
             }
             String qkNorm = c.getString("qk_norm", null);
             if (qkNorm != null && !qkNorm.equals("rms_norm")) {
-                throw new ConfigException(c.file() + ": qk_norm '" + qkNorm + "' is not supported (only null or \"rms_norm\")");
+                throw new ConfigException(c.file() + ": qk_norm '" + abbreviate(qkNorm)
+                        + "' is not supported (only null or \"rms_norm\")");
             }
-            int inChannels = c.getInt("in_channels", 16);
-            Sd3Config sd3 = new Sd3Config(c.getInt("sample_size", 128), c.getInt("patch_size", 2), inChannels,
-                    c.getInt("out_channels", inChannels), c.getInt("num_layers", 18), c.getInt("attention_head_dim", 64),
-                    c.getInt("num_attention_heads", 18), c.getInt("joint_attention_dim", 4096),
-                    c.getInt("pooled_projection_dim", 2048), c.getInt("pos_embed_max_size", 96), qkNorm != null,
+            int inChannels = c.size("in_channels", 16);
+            Sd3Config sd3 = new Sd3Config(c.size("sample_size", 128), c.size("patch_size", 2), inChannels,
+                    c.size("out_channels", inChannels), c.layerCount("num_layers", 18), c.size("attention_head_dim", 64),
+                    c.size("num_attention_heads", 18), c.size("joint_attention_dim", 4096),
+                    c.size("pooled_projection_dim", 2048), c.size("pos_embed_max_size", 96), qkNorm != null,
                     Set.copyOf(c.getIntList("dual_attention_layers").orElse(List.of())));
-            int innerDim = sd3.heads * sd3.headDim;
+            // diffusers' position table divides by sample_size // patch_size
+            if (sd3.sampleSize < sd3.patchSize) {
+                throw c.invalid("patch_size", sd3.patchSize, "at most sample_size (" + sd3.sampleSize + ")");
+            }
+            long innerDim = (long) sd3.heads * sd3.headDim;
             if (innerDim % 4 != 0) {
                 throw new ConfigException(c.file() + ": num_attention_heads * attention_head_dim = " + innerDim
                         + " must be divisible by 4 for the 2D sin-cos position embedding");
             }
-            int captionProjectionDim = c.getInt("caption_projection_dim", 1152);
+            int captionProjectionDim = c.size("caption_projection_dim", 1152);
             if (captionProjectionDim != innerDim) {
                 throw new ConfigException(c.file() + ": caption_projection_dim " + captionProjectionDim
                         + " must equal num_attention_heads * attention_head_dim = " + innerDim
                         + ", the width both token streams share in joint attention");
+            }
+            long tableElements = (long) sd3.posEmbedMaxSize * sd3.posEmbedMaxSize * innerDim;
+            if (tableElements > MAX_TABLE_ELEMENTS) {
+                throw c.invalid("pos_embed_max_size", sd3.posEmbedMaxSize, "small enough for the position table of"
+                        + " pos_embed_max_size^2 * " + innerDim + " (the inner width) to hold at most "
+                        + MAX_TABLE_ELEMENTS + " elements");
             }
             for (int layer : sd3.dualAttentionLayers) {
                 if (layer < 0 || layer >= sd3.layers) {
                     throw new ConfigException(c.file() + ": dual_attention_layers names block " + layer + " but there are "
                             + sd3.layers + " (num_layers)");
                 }
-            }
-            if (sd3.layers < 1) {
-                throw new ConfigException(c.file() + ": num_layers must be at least 1, not " + sd3.layers);
             }
             return sd3;
         }

@@ -1,5 +1,7 @@
 package dev.sdrt.exporter.models;
 
+import static dev.sdrt.exporter.json.JsonInput.abbreviate;
+
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import dev.sdrt.exporter.ExportOptions;
@@ -49,6 +51,13 @@ public final class UNet2DConditionExporter {
     private static final double LAYER_NORM_EPS = 1e-5;
     /** FeedForward's hidden size as a multiple of the block width. */
     private static final int FF_MULT = 4;
+    /** The largest conv_in and conv_out kernel accepted (diffusers' default is 3). */
+    private static final int MAX_KERNEL = 31;
+    /**
+     * The most BasicTransformerBlocks a UNet may have in all (SDXL has 70): layers_per_block and
+     * transformer_layers_per_block multiply, and a graph of millions of blocks would not fit in memory.
+     */
+    private static final long MAX_TRANSFORMER_BLOCKS = 10_000;
 
     private final UNetConfig config;
     private final ExportOptions options;
@@ -296,10 +305,12 @@ public final class UNet2DConditionExporter {
 
         static UNetConfig read(DiffusersConfig c) {
             if (!CLASS_NAME.equals(c.className())) {
-                throw new ConfigException(c.file() + ": model class '" + c.className() + "' is not " + CLASS_NAME);
+                throw new ConfigException(c.file() + ": model class '" + abbreviate(c.className()) + "' is not "
+                        + CLASS_NAME);
             }
             rejectUnsupported(c);
-            List<Integer> blockOut = c.getIntList("block_out_channels").orElse(List.of(320, 640, 1280, 1280));
+            List<Integer> blockOut = c.intList("block_out_channels", List.of(320, 640, 1280, 1280), Blocks2D.MAX_BLOCKS, 1,
+                    DiffusersConfig.MAX_SIZE);
             int n = blockOut.size();
             List<String> downTypes = c.requireStringList("down_block_types");
             List<String> upTypes = c.requireStringList("up_block_types");
@@ -307,48 +318,79 @@ public final class UNet2DConditionExporter {
             checkBlockTypes(c, "up_block_types", upTypes, UP_BLOCKS, n);
             // diffusers' long-standing naming slip: attention_head_dim holds the number of heads unless
             // num_attention_heads is given
-            List<Integer> heads = c.getIntList("num_attention_heads", n)
-                    .orElseGet(() -> c.getIntList("attention_head_dim", n).orElse(Collections.nCopies(n, 8)));
+            String headsKey = c.has("num_attention_heads") ? "num_attention_heads" : "attention_head_dim";
+            List<Integer> heads = c.perBlock(headsKey, n, 8, 1, DiffusersConfig.MAX_SIZE);
             for (int i = 0; i < n; i++) {
                 boolean attends = downTypes.get(i).equals("CrossAttnDownBlock2D") || i == n - 1
                         || upTypes.get(n - 1 - i).equals("CrossAttnUpBlock2D");
                 if (attends && blockOut.get(i) % heads.get(i) != 0) {
                     throw new ConfigException(c.file() + ": block " + i + " has " + blockOut.get(i) + " channels, which do"
-                            + " not split into " + heads.get(i) + " attention heads (num_attention_heads, else"
-                            + " attention_head_dim)");
+                            + " not split into " + heads.get(i) + " attention heads (" + headsKey + ")");
                 }
             }
-            List<Integer> crossDims = c.getIntList("cross_attention_dim", n).orElse(Collections.nCopies(n, 1280));
+            List<Integer> crossDims = c.perBlock("cross_attention_dim", n, 1280, 1, DiffusersConfig.MAX_SIZE);
             if (crossDims.stream().distinct().count() != 1) {
                 throw unsupported(c, "cross_attention_dim", crossDims.toString(), "one width for every block");
             }
             int normGroups = c.getInt("norm_num_groups", 32);
-            for (int channels : blockOut) {
-                if (channels % normGroups != 0) {
-                    throw new ConfigException(c.file() + ": block_out_channels " + blockOut
-                            + " are not all divisible by norm_num_groups " + normGroups);
-                }
+            if (normGroups < 1 || blockOut.stream().anyMatch(channels -> channels % normGroups != 0)) {
+                throw c.invalid("norm_num_groups", normGroups, "a positive integer that divides every block's channel"
+                        + " count (block_out_channels " + abbreviate(blockOut.toString()) + ")");
             }
             int additionTimeEmbedDim = 0;
             int projectionInputDim = 0;
             if (c.has("addition_embed_type")) {
-                additionTimeEmbedDim = c.requireInt("addition_time_embed_dim");
-                projectionInputDim = c.requireInt("projection_class_embeddings_input_dim");
+                additionTimeEmbedDim = c.requireSize("addition_time_embed_dim");
+                projectionInputDim = c.requireSize("projection_class_embeddings_input_dim");
                 if (projectionInputDim <= TIME_IDS * additionTimeEmbedDim) {
                     throw new ConfigException(c.file() + ": projection_class_embeddings_input_dim " + projectionInputDim
                             + " leaves no room for text_embeds beside " + TIME_IDS + " time ids of addition_time_embed_dim "
                             + additionTimeEmbedDim);
                 }
             }
-            return new UNetConfig(c.getInt("in_channels", 4), c.getInt("out_channels", 4), blockOut, downTypes, upTypes,
-                    c.getIntList("layers_per_block", n).orElse(Collections.nCopies(n, 2)),
-                    c.getIntList("transformer_layers_per_block", n).orElse(Collections.nCopies(n, 1)), heads,
-                    crossDims.get(0), normGroups, c.getDouble("norm_eps", 1e-5), c.getString("act_fn", "silu"),
+            List<Integer> layers = c.perBlock("layers_per_block", n, 2, 1, DiffusersConfig.MAX_LAYERS);
+            List<Integer> transformerLayers = c.perBlock("transformer_layers_per_block", n, 1, 1,
+                    DiffusersConfig.MAX_LAYERS);
+            long transformerBlocks = transformerLayers.get(n - 1); // the mid block's
+            for (int i = 0; i < n; i++) {
+                int attentions = (downTypes.get(i).equals("CrossAttnDownBlock2D") ? layers.get(i) : 0)
+                        + (upTypes.get(n - 1 - i).equals("CrossAttnUpBlock2D") ? layers.get(i) + 1 : 0);
+                transformerBlocks += (long) attentions * transformerLayers.get(i);
+            }
+            if (transformerBlocks > MAX_TRANSFORMER_BLOCKS) {
+                throw new ConfigException(c.file() + ": layers_per_block " + abbreviate(layers.toString())
+                        + " and transformer_layers_per_block " + abbreviate(transformerLayers.toString()) + " make "
+                        + transformerBlocks + " transformer blocks; sdrt exports at most " + MAX_TRANSFORMER_BLOCKS);
+            }
+            return new UNetConfig(c.size("in_channels", 4), c.size("out_channels", 4), blockOut, downTypes, upTypes,
+                    layers, transformerLayers, heads,
+                    crossDims.get(0), normGroups, c.positiveNumber("norm_eps", 1e-5), activation(c),
                     c.getBoolean("use_linear_projection", false), c.getBoolean("flip_sin_to_cos", true),
-                    c.getDouble("freq_shift", 0), c.getInt("downsample_padding", 1), c.getInt("conv_in_kernel", 3),
-                    c.getInt("conv_out_kernel", 3), c.getInt("time_embedding_dim", blockOut.get(0) * 4),
-                    c.getDouble("mid_block_scale_factor", 1), c.getDouble("resnet_out_scale_factor", 1),
+                    // diffusers' models use 0 or 1; near half the embedding width, the frequencies blow up
+                    c.numberInRange("freq_shift", 0, 0, 1),
+                    // 1 pads each side; 0 is the VAE's form, padding right and bottom: both halve exactly
+                    c.intInRange("downsample_padding", 1, 0, 1), kernel(c, "conv_in_kernel"),
+                    kernel(c, "conv_out_kernel"), c.size("time_embedding_dim", blockOut.get(0) * 4),
+                    c.positiveNumber("mid_block_scale_factor", 1), c.positiveNumber("resnet_out_scale_factor", 1),
                     additionTimeEmbedDim, projectionInputDim);
+        }
+
+        /** An odd kernel size, so that the padding of (kernel - 1) / 2 keeps the image size. */
+        private static int kernel(DiffusersConfig c, String key) {
+            int kernel = c.getInt(key, 3);
+            if (kernel < 1 || kernel > MAX_KERNEL || kernel % 2 == 0) {
+                throw c.invalid(key, kernel, "an odd integer from 1 to " + MAX_KERNEL
+                        + ", so that the convolution keeps the image size");
+            }
+            return kernel;
+        }
+
+        private static String activation(DiffusersConfig c) {
+            String act = c.getString("act_fn", "silu");
+            if (!GraphBuilder.ACTIVATIONS.contains(act)) {
+                throw unsupported(c, "act_fn", "\"" + abbreviate(act) + "\"", GraphBuilder.ACTIVATIONS.toString());
+            }
+            return act;
         }
 
         /**
@@ -389,14 +431,14 @@ public final class UNet2DConditionExporter {
                     return;
                 }
             }
-            throw unsupported(c, key, String.valueOf(value), Arrays.toString(supported));
+            throw unsupported(c, key, abbreviate(String.valueOf(value)), Arrays.toString(supported));
         }
 
         private static void checkBlockTypes(DiffusersConfig c, String key, List<String> types, List<String> supported,
                 int blocks) {
             for (int i = 0; i < types.size(); i++) {
                 if (!supported.contains(types.get(i))) {
-                    throw unsupported(c, key + "[" + i + "]", "\"" + types.get(i) + "\"", supported.toString());
+                    throw unsupported(c, key + "[" + i + "]", "\"" + abbreviate(types.get(i)) + "\"", supported.toString());
                 }
             }
             if (types.size() != blocks) {

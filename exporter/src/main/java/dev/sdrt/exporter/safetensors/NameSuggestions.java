@@ -1,11 +1,20 @@
 package dev.sdrt.exporter.safetensors;
 
+import static dev.sdrt.exporter.json.JsonInput.abbreviate;
+
+import dev.sdrt.exporter.json.JsonInput;
 import java.util.Collection;
 import java.util.Comparator;
 import java.util.List;
 
 /** Picks the names closest to a misspelled one, for "no such tensor" messages. */
 final class NameSuggestions {
+    /**
+     * Names are compared by their first this many characters: real tensor names are far shorter, and a
+     * corrupt header's megabyte-long name must not cost a megabyte-squared edit distance.
+     */
+    private static final int COMPARED_CHARACTERS = 256;
+
     private NameSuggestions() {
     }
 
@@ -14,7 +23,7 @@ final class NameSuggestions {
         record Scored(String name, int distance) {
         }
         return names.stream()
-                .map(name -> new Scored(name, editDistance(name, wanted)))
+                .map(name -> new Scored(name, editDistance(prefix(name), prefix(wanted))))
                 .sorted(Comparator.comparingInt(Scored::distance).thenComparing(Scored::name))
                 .limit(limit)
                 .map(Scored::name)
@@ -23,12 +32,16 @@ final class NameSuggestions {
 
     /** "no tensor 'x' among 305; closest: 'a', 'b'", with {@code kind} in place of "tensor". */
     static String describeMissing(String kind, Collection<String> names, String wanted) {
-        List<String> closest = closest(names, wanted, 5);
+        List<String> closest = closest(names, wanted, 5).stream().map(JsonInput::abbreviate).toList();
         if (closest.isEmpty()) {
-            return "no " + kind + " '" + wanted + "' (there are none)";
+            return "no " + kind + " '" + abbreviate(wanted) + "' (there are none)";
         }
-        return "no " + kind + " '" + wanted + "' among " + names.size() + "; closest: '"
+        return "no " + kind + " '" + abbreviate(wanted) + "' among " + names.size() + "; closest: '"
                 + String.join("', '", closest) + "'";
+    }
+
+    private static String prefix(String name) {
+        return name.length() <= COMPARED_CHARACTERS ? name : name.substring(0, COMPARED_CHARACTERS);
     }
 
     /** Levenshtein distance with two rolling rows. */

@@ -1,18 +1,13 @@
 package dev.sdrt.exporter.safetensors;
 
-import com.google.gson.Gson;
-import com.google.gson.JsonArray;
-import com.google.gson.JsonElement;
-import com.google.gson.JsonObject;
-import com.google.gson.JsonPrimitive;
+import static dev.sdrt.exporter.json.JsonInput.abbreviate;
+
 import com.google.gson.Strictness;
-import com.google.gson.TypeAdapter;
 import com.google.gson.stream.JsonReader;
 import com.google.gson.stream.JsonToken;
-import java.io.EOFException;
+import dev.sdrt.exporter.json.JsonInput;
 import java.io.IOException;
 import java.io.StringReader;
-import java.math.BigDecimal;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.CharacterCodingException;
@@ -23,6 +18,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collection;
 import java.util.Collections;
 import java.util.Comparator;
 import java.util.HashSet;
@@ -30,6 +26,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.regex.Pattern;
+import java.util.stream.Collectors;
 
 /**
  * One safetensors file: an 8-byte little-endian header length N, N bytes of JSON describing each tensor
@@ -43,7 +41,14 @@ public final class SafetensorsFile implements TensorSource {
 
     private static final String METADATA_KEY = "__metadata__";
     private static final int LENGTH_PREFIX_BYTES = 8;
-    private static final TypeAdapter<JsonElement> JSON_ELEMENTS = new Gson().getAdapter(JsonElement.class);
+    /**
+     * The deepest a header nests: a valid one goes three levels (the header, a tensor's entry, its shape),
+     * and a little more leaves room for fields the format does not define, which are skipped.
+     */
+    static final int MAX_HEADER_DEPTH = 6;
+    /** numpy allows 64 dimensions at most (32 before 2.0); a longer shape is a corrupt header. */
+    static final int MAX_RANK = 64;
+    private static final Pattern INTEGER = Pattern.compile("-?[0-9]+");
 
     private final Path path;
     private final FileChannel channel;
@@ -154,12 +159,12 @@ public final class SafetensorsFile implements TensorSource {
             }
             long dataStart = LENGTH_PREFIX_BYTES + headerLength;
             dataSize = fileSize - dataStart;
-            String headerJson = decodeUtf8(readFully(LENGTH_PREFIX_BYTES, (int) headerLength));
+            String header = decodeUtf8(readFully(LENGTH_PREFIX_BYTES, (int) headerLength));
 
             Map<String, String> metadata = new TreeMap<>();
             Map<String, Entry> entries = new TreeMap<>();
-            parseHeader(headerJson, metadata, entries);
-            checkNoOverlap(entries.values());
+            parseHeader(header, metadata, entries);
+            checkCoverage(entries.values());
             return new SafetensorsFile(path, channel, dataStart, metadata, entries);
         }
 
@@ -167,7 +172,7 @@ public final class SafetensorsFile implements TensorSource {
             ByteBuffer buffer = ByteBuffer.allocate(length);
             while (buffer.hasRemaining()) {
                 if (channel.read(buffer, position + buffer.position()) < 0) {
-                    throw new EOFException(path + ": file ended while reading the header");
+                    throw fail("file ended while reading the header (was it cut short while being read?)");
                 }
             }
             return buffer.flip();
@@ -186,26 +191,42 @@ public final class SafetensorsFile implements TensorSource {
         }
 
         /**
-         * Walks the top-level object entry by entry rather than parsing it into a JsonObject, which would
-         * silently keep only the last of two entries with the same name.
+         * Reads the header as a stream of tokens rather than as a tree: two entries with the same name are
+         * caught (a JsonObject would keep the last), nesting is refused where it appears instead of being
+         * built, and a 100 MB header costs no tree of millions of objects. As the format says, the JSON
+         * object starts the header and only spaces may follow it.
          */
-        private void parseHeader(String json, Map<String, String> metadata, Map<String, Entry> entries)
+        private void parseHeader(String header, Map<String, String> metadata, Map<String, Entry> entries)
                 throws SafetensorsException {
-            Map<String, JsonElement> rawEntries = new TreeMap<>();
-            Set<String> seen = new HashSet<>();
+            int end = header.length();
+            while (end > 0 && header.charAt(end - 1) == ' ') {
+                end--;
+            }
+            String json = header.substring(0, end);
+            if (json.isEmpty()) {
+                throw fail("header is empty; it must be a JSON object");
+            }
+            if (Character.isWhitespace(json.charAt(0))) {
+                throw fail("header starts with whitespace; its JSON object must start at the first byte");
+            }
             try {
                 JsonReader reader = new JsonReader(new StringReader(json));
                 reader.setStrictness(Strictness.STRICT);
                 if (reader.peek() != JsonToken.BEGIN_OBJECT) {
-                    throw fail("header is not a JSON object (starts with " + reader.peek() + ")");
+                    throw fail("header is not a JSON object (it is " + found(reader) + ")");
                 }
                 reader.beginObject();
+                Set<String> seen = new HashSet<>();
                 while (reader.hasNext()) {
                     String key = reader.nextName();
                     if (!seen.add(key)) {
-                        throw fail("header names '" + key + "' twice");
+                        throw fail("header names '" + abbreviate(key) + "' twice");
                     }
-                    rawEntries.put(key, JSON_ELEMENTS.read(reader));
+                    if (key.equals(METADATA_KEY)) {
+                        readMetadata(reader, metadata);
+                    } else {
+                        entries.put(key, readEntry(reader, key));
+                    }
                 }
                 reader.endObject();
                 if (reader.peek() != JsonToken.END_DOCUMENT) {
@@ -213,77 +234,95 @@ public final class SafetensorsFile implements TensorSource {
                 }
             } catch (SafetensorsException e) {
                 throw e;
-            } catch (IOException | IllegalStateException | NumberFormatException e) {
-                throw fail("header is not valid JSON: " + describeJsonError(e), e);
+            } catch (IOException e) {
+                throw fail("header is not valid JSON: " + JsonInput.describeError(e), e);
             }
-            for (Map.Entry<String, JsonElement> raw : rawEntries.entrySet()) {
-                if (raw.getKey().equals(METADATA_KEY)) {
-                    parseMetadata(raw.getValue(), metadata);
-                } else {
-                    entries.put(raw.getKey(), parseEntry(raw.getKey(), raw.getValue()));
-                }
+            if (json.charAt(json.length() - 1) != '}') {
+                throw fail("header pads its JSON object with whitespace other than spaces");
             }
         }
 
-        /**
-         * Gson's message minus its advice to parse leniently, which is not a choice the user of a model file
-         * can make: "at line 1 column 5 path $".
-         */
-        private static String describeJsonError(Exception e) {
-            String firstLine = String.valueOf(e.getMessage()).lines().findFirst().orElse("");
-            return firstLine.replace("Use JsonReader.setStrictness(Strictness.LENIENT) to accept malformed JSON ", "");
-        }
-
-        private void parseMetadata(JsonElement value, Map<String, String> metadata) throws SafetensorsException {
-            if (!value.isJsonObject()) {
-                throw fail(METADATA_KEY + " is not a JSON object");
+        private void readMetadata(JsonReader reader, Map<String, String> metadata) throws IOException {
+            if (reader.peek() != JsonToken.BEGIN_OBJECT) {
+                throw fail(METADATA_KEY + " is not a JSON object (it is " + found(reader) + ")");
             }
-            for (Map.Entry<String, JsonElement> item : value.getAsJsonObject().entrySet()) {
-                JsonElement itemValue = item.getValue();
-                if (!itemValue.isJsonPrimitive() || !itemValue.getAsJsonPrimitive().isString()) {
-                    throw fail(METADATA_KEY + " value of '" + item.getKey() + "' is not a string: " + itemValue);
+            reader.beginObject();
+            while (reader.hasNext()) {
+                String key = reader.nextName();
+                if (reader.peek() != JsonToken.STRING) {
+                    throw fail(METADATA_KEY + " value of '" + abbreviate(key) + "' is not a string (it is "
+                            + found(reader) + ")");
                 }
-                metadata.put(item.getKey(), itemValue.getAsString());
-            }
-        }
-
-        private Entry parseEntry(String name, JsonElement value) throws SafetensorsException {
-            if (!value.isJsonObject()) {
-                throw fail(name, "header entry is not a JSON object: " + value);
-            }
-            JsonObject fields = value.getAsJsonObject();
-
-            JsonElement dtypeField = fields.get("dtype");
-            if (dtypeField == null || !dtypeField.isJsonPrimitive() || !dtypeField.getAsJsonPrimitive().isString()) {
-                throw fail(name, "'dtype' is missing or not a string: " + dtypeField);
-            }
-            SafeDType dtype = SafeDType.fromHeaderName(dtypeField.getAsString()).orElseThrow(() -> fail(name,
-                    "unknown dtype '" + dtypeField.getAsString() + "' (known: "
-                            + Arrays.toString(SafeDType.values()) + ")"));
-
-            JsonArray shapeArray = requireArray(name, fields, "shape");
-            long[] shape = new long[shapeArray.size()];
-            for (int i = 0; i < shape.length; i++) {
-                shape[i] = requireLong(name, "shape", shapeArray.get(i));
-                if (shape[i] < 0) {
-                    throw fail(name, "negative dimension in shape " + shapeArray);
+                if (metadata.put(key, reader.nextString()) != null) {
+                    throw fail(METADATA_KEY + " names '" + abbreviate(key) + "' twice");
                 }
             }
+            reader.endObject();
+        }
 
-            JsonArray offsets = requireArray(name, fields, "data_offsets");
-            if (offsets.size() != 2) {
-                throw fail(name, "'data_offsets' must be [begin, end], not " + offsets);
+        /** One tensor's entry: its three fields in any order; fields the format does not define are skipped. */
+        private Entry readEntry(JsonReader reader, String name) throws IOException {
+            if (reader.peek() != JsonToken.BEGIN_OBJECT) {
+                throw fail(name, "header entry is not a JSON object (it is " + found(reader) + ")");
             }
-            long begin = requireLong(name, "data_offsets", offsets.get(0));
-            long end = requireLong(name, "data_offsets", offsets.get(1));
+            reader.beginObject();
+            Set<String> fields = new HashSet<>();
+            String dtypeName = null;
+            long[] shape = null;
+            long[] offsets = null;
+            while (reader.hasNext()) {
+                String field = reader.nextName();
+                if (!fields.add(field)) {
+                    throw fail(name, "'" + abbreviate(field) + "' appears twice");
+                }
+                switch (field) {
+                    case "dtype" -> {
+                        if (reader.peek() != JsonToken.STRING) {
+                            throw fail(name, "'dtype' is not a string (it is " + found(reader) + ")");
+                        }
+                        dtypeName = reader.nextString();
+                    }
+                    case "shape" -> shape = readIntegers(reader, name, "shape", MAX_RANK);
+                    case "data_offsets" -> offsets = readIntegers(reader, name, "data_offsets", 2);
+                    default -> {
+                        // the header object and this entry are two levels already
+                        if (!JsonInput.skipValue(reader, MAX_HEADER_DEPTH - 2)) {
+                            throw fail(name, "'" + abbreviate(field) + "' nests deeper than a header may ("
+                                    + MAX_HEADER_DEPTH + " levels in all)");
+                        }
+                    }
+                }
+            }
+            reader.endObject();
+            if (dtypeName == null || shape == null || offsets == null) {
+                throw fail(name, "'" + (dtypeName == null ? "dtype" : shape == null ? "shape" : "data_offsets")
+                        + "' is missing");
+            }
+            return validate(name, dtypeName, shape, offsets);
+        }
+
+        private Entry validate(String name, String dtypeName, long[] shape, long[] offsets)
+                throws SafetensorsException {
+            SafeDType dtype = SafeDType.fromHeaderName(dtypeName).orElseThrow(() -> fail(name,
+                    "unknown dtype '" + abbreviate(dtypeName) + "' (known: " + Arrays.toString(SafeDType.values())
+                            + ")"));
+            for (long dim : shape) {
+                if (dim < 0) {
+                    throw fail(name, "negative dimension in shape " + format(shape));
+                }
+            }
+            if (offsets.length != 2) {
+                throw fail(name, "'data_offsets' must be [begin, end], not " + format(offsets));
+            }
+            long begin = offsets[0];
+            long end = offsets[1];
             if (begin < 0 || begin > end) {
-                throw fail(name, "'data_offsets' " + offsets + " is not [begin, end] with 0 <= begin <= end");
+                throw fail(name, "'data_offsets' " + format(offsets) + " is not [begin, end] with 0 <= begin <= end");
             }
             if (end > dataSize) {
-                throw fail(name, "'data_offsets' " + offsets + " end past the data section, which is "
+                throw fail(name, "'data_offsets' " + format(offsets) + " end past the data section, which is "
                         + dataSize + " bytes");
             }
-
             long expectedBytes;
             try {
                 long elements = 1;
@@ -292,55 +331,98 @@ public final class SafetensorsFile implements TensorSource {
                 }
                 expectedBytes = Math.multiplyExact(elements, dtype.byteSize());
             } catch (ArithmeticException e) {
-                throw fail(name, "shape " + shapeArray + " has more elements than a file can hold");
+                throw fail(name, "shape " + format(shape) + " has too many elements: they would take more than "
+                        + Long.MAX_VALUE + " bytes of " + dtype);
             }
             if (end - begin != expectedBytes) {
-                throw fail(name, "holds " + (end - begin) + " bytes but shape " + shapeArray + " of " + dtype
+                throw fail(name, "holds " + (end - begin) + " bytes but shape " + format(shape) + " of " + dtype
                         + " needs " + expectedBytes);
             }
             return new Entry(name, dtype, shape, begin, end);
         }
 
-        /** Sorted by begin, each non-empty range must start at or after the end of the one before. */
-        private void checkNoOverlap(Iterable<Entry> entries) throws SafetensorsException {
-            List<Entry> occupied = new ArrayList<>();
-            for (Entry entry : entries) {
-                if (entry.byteCount() > 0) { // an empty tensor occupies no bytes, wherever its offsets point
-                    occupied.add(entry);
+        /**
+         * An array of at most {@code maxEntries} integers. Like the reference reader, which reads them as
+         * unsigned integers, only digits count: 4.0 and 4e0 are refused, and so is anything past a long.
+         */
+        private long[] readIntegers(JsonReader reader, String name, String key, int maxEntries) throws IOException {
+            if (reader.peek() != JsonToken.BEGIN_ARRAY) {
+                throw fail(name, "'" + key + "' is not an array (it is " + found(reader) + ")");
+            }
+            reader.beginArray();
+            List<Long> values = new ArrayList<>();
+            while (reader.hasNext()) {
+                if (values.size() == maxEntries) {
+                    throw fail(name, "'" + key + "' has more than " + maxEntries + " entries");
+                }
+                String literal = reader.peek() == JsonToken.NUMBER ? reader.nextString() : null;
+                if (literal == null || !INTEGER.matcher(literal).matches()) {
+                    throw fail(name, "'" + key + "' holds " + (literal == null ? found(reader) : abbreviate(literal))
+                            + ", not an integer");
+                }
+                try {
+                    values.add(Long.parseLong(literal));
+                } catch (NumberFormatException e) {
+                    throw fail(name, "'" + key + "' holds " + abbreviate(literal) + ", beyond the largest "
+                            + "integer a header may hold (" + Long.MAX_VALUE + ")");
                 }
             }
-            occupied.sort(Comparator.comparingLong(Entry::begin));
-            for (int i = 1; i < occupied.size(); i++) {
-                Entry previous = occupied.get(i - 1);
-                Entry current = occupied.get(i);
-                if (current.begin() < previous.end()) {
-                    throw fail("tensors '" + previous.name() + "' [" + previous.begin() + ", " + previous.end()
-                            + ") and '" + current.name() + "' [" + current.begin() + ", " + current.end()
-                            + ") overlap");
+            reader.endArray();
+            return values.stream().mapToLong(Long::longValue).toArray();
+        }
+
+        /**
+         * As the reference reader requires: sorted by offsets, the tensors tile the data section, each
+         * beginning where the one before ends (empty tensors too), the first at 0 and the last ending at the
+         * end of the file. Bytes that belong to no tensor mean a wrong header length, or bytes inserted or cut
+         * out; reading on would hand out every tensor shifted.
+         */
+        private void checkCoverage(Collection<Entry> entries) throws SafetensorsException {
+            List<Entry> sorted = new ArrayList<>(entries);
+            sorted.sort(Comparator.comparingLong(Entry::begin).thenComparingLong(Entry::end));
+            Entry previous = null;
+            long covered = 0;
+            for (Entry current : sorted) {
+                if (current.begin() < covered) {
+                    throw fail("tensors '" + abbreviate(previous.name()) + "' " + range(previous) + " and '"
+                            + abbreviate(current.name()) + "' " + range(current) + " overlap");
                 }
+                if (current.begin() > covered) {
+                    throw fail("bytes [" + covered + ", " + current.begin() + ") of the data section belong to no "
+                            + "tensor: " + (previous == null ? "the first tensor, '" + abbreviate(current.name()) + "',"
+                                    : "'" + abbreviate(previous.name()) + "' ends at " + covered + ", '"
+                                            + abbreviate(current.name()) + "'")
+                            + " begins at " + current.begin());
+                }
+                covered = current.end();
+                previous = current;
+            }
+            if (covered != dataSize) {
+                throw fail("bytes [" + covered + ", " + dataSize + ") at the end of the data section belong to no "
+                        + "tensor (a wrong header length, or bytes added to the file?)");
             }
         }
 
-        private JsonArray requireArray(String name, JsonObject fields, String key) throws SafetensorsException {
-            JsonElement field = fields.get(key);
-            if (field == null || !field.isJsonArray()) {
-                throw fail(name, "'" + key + "' is missing or not an array: " + field);
-            }
-            return field.getAsJsonArray();
+        private static String range(Entry entry) {
+            return "[" + entry.begin() + ", " + entry.end() + ")";
         }
 
-        private long requireLong(String name, String key, JsonElement element) throws SafetensorsException {
-            if (element.isJsonPrimitive()) {
-                JsonPrimitive primitive = element.getAsJsonPrimitive();
-                if (primitive.isNumber()) {
-                    try {
-                        return new BigDecimal(primitive.getAsString()).longValueExact();
-                    } catch (ArithmeticException | NumberFormatException e) {
-                        // falls through to the error below
-                    }
-                }
-            }
-            throw fail(name, "'" + key + "' holds " + element + ", not an integer");
+        /** An array as the header writes it: [1,2,3]. */
+        private static String format(long[] values) {
+            return abbreviate(Arrays.stream(values).mapToObj(Long::toString).collect(Collectors.joining(",", "[", "]")));
+        }
+
+        /** What the reader is at, for a message, consuming it when it is a primitive: 3, "F32", an array. */
+        private static String found(JsonReader reader) throws IOException {
+            return switch (reader.peek()) {
+                case BEGIN_ARRAY -> "an array";
+                case BEGIN_OBJECT -> "an object";
+                case STRING -> "the string \"" + abbreviate(reader.nextString()) + "\"";
+                case NUMBER -> "the number " + abbreviate(reader.nextString());
+                case BOOLEAN -> String.valueOf(reader.nextBoolean());
+                case NULL -> "null";
+                default -> "nothing";
+            };
         }
 
         private SafetensorsException fail(String message) {
@@ -352,7 +434,7 @@ public final class SafetensorsFile implements TensorSource {
         }
 
         private SafetensorsException fail(String tensorName, String message) {
-            return new SafetensorsException(path + ": tensor '" + tensorName + "': " + message);
+            return new SafetensorsException(path + ": tensor '" + abbreviate(tensorName) + "': " + message);
         }
     }
 }

@@ -42,8 +42,8 @@ public final class SafetensorsWriter {
      * Adds a tensor whose little-endian, C-order bytes are {@code data}'s remaining bytes; they are not
      * copied, so leave them unchanged until {@link #write}.
      *
-     * @throws IllegalArgumentException for a duplicate or reserved name, a negative dimension, or a byte
-     *                                  count that does not match the shape
+     * @throws IllegalArgumentException for a duplicate or reserved name, a negative dimension, a shape too
+     *                                  large to count in bytes, or a byte count that does not match the shape
      */
     public SafetensorsWriter add(String name, SafeDType dtype, long[] shape, ByteBuffer data) {
         if (name.isEmpty() || name.equals("__metadata__")) {
@@ -52,15 +52,21 @@ public final class SafetensorsWriter {
         if (tensors.containsKey(name)) {
             throw new IllegalArgumentException("tensor '" + name + "' was already added");
         }
-        long elements = 1;
-        for (long dim : shape) {
-            if (dim < 0) {
-                throw new IllegalArgumentException("tensor '" + name + "': negative dimension in "
-                        + Arrays.toString(shape));
+        long expectedBytes;
+        try {
+            long elements = 1;
+            for (long dim : shape) {
+                if (dim < 0) {
+                    throw new IllegalArgumentException("tensor '" + name + "': negative dimension in "
+                            + Arrays.toString(shape));
+                }
+                elements = Math.multiplyExact(elements, dim);
             }
-            elements = Math.multiplyExact(elements, dim);
+            expectedBytes = Math.multiplyExact(elements, dtype.byteSize());
+        } catch (ArithmeticException e) {
+            throw new IllegalArgumentException("tensor '" + name + "': shape " + Arrays.toString(shape)
+                    + " has too many elements: they would take more than " + Long.MAX_VALUE + " bytes of " + dtype);
         }
-        long expectedBytes = Math.multiplyExact(elements, dtype.byteSize());
         if (data.remaining() != expectedBytes) {
             throw new IllegalArgumentException("tensor '" + name + "': " + data.remaining() + " bytes given but "
                     + dtype + Arrays.toString(shape) + " needs " + expectedBytes);

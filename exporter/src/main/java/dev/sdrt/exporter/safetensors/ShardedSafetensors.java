@@ -1,9 +1,12 @@
 package dev.sdrt.exporter.safetensors;
 
+import static dev.sdrt.exporter.json.JsonInput.abbreviate;
+
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
+import dev.sdrt.exporter.json.JsonInput;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
@@ -12,6 +15,7 @@ import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.TreeMap;
 import java.util.TreeSet;
 
@@ -22,6 +26,14 @@ import java.util.TreeSet;
  * its tensors.
  */
 public final class ShardedSafetensors implements TensorSource {
+    /**
+     * An index lists tensor names and file names: the largest checkpoints' are a few megabytes. A larger
+     * file is not an index, and would be read into memory whole.
+     */
+    static final long MAX_INDEX_BYTES = 100_000_000L;
+    /** An index nests two levels ({"weight_map": {...}}); a little more leaves room for rich metadata. */
+    static final int MAX_INDEX_DEPTH = 8;
+
     private final Path indexFile;
     private final Map<String, Path> shardOfTensor;
     private final List<String> names;
@@ -39,12 +51,22 @@ public final class ShardedSafetensors implements TensorSource {
      * and must not make us open arbitrary files.
      */
     public static ShardedSafetensors open(Path indexFile) throws IOException {
+        long size = Files.size(indexFile);
+        if (size > MAX_INDEX_BYTES) {
+            throw new SafetensorsException(indexFile + ": index is " + size + " bytes, more than the "
+                    + MAX_INDEX_BYTES + " an index can be (is it an index?)");
+        }
         String text = Files.readString(indexFile);
+        Optional<String> tooDeep = JsonInput.pathDeeperThan(text, MAX_INDEX_DEPTH);
+        if (tooDeep.isPresent()) {
+            throw new SafetensorsException(indexFile + ": index nests more than " + MAX_INDEX_DEPTH
+                    + " levels deep, at " + tooDeep.get());
+        }
         JsonElement root;
         try {
             root = JsonParser.parseString(text);
         } catch (JsonParseException e) {
-            throw new SafetensorsException(indexFile + ": index is not valid JSON: " + e.getMessage(), e);
+            throw new SafetensorsException(indexFile + ": index is not valid JSON: " + JsonInput.describeError(e), e);
         }
         JsonElement weightMap = root.isJsonObject() ? root.getAsJsonObject().get("weight_map") : null;
         if (weightMap == null || !weightMap.isJsonObject()) {
@@ -55,8 +77,8 @@ public final class ShardedSafetensors implements TensorSource {
         for (Map.Entry<String, JsonElement> item : ((JsonObject) weightMap).entrySet()) {
             JsonElement shardName = item.getValue();
             if (!shardName.isJsonPrimitive() || !shardName.getAsJsonPrimitive().isString()) {
-                throw new SafetensorsException(indexFile + ": tensor '" + item.getKey()
-                        + "' maps to " + shardName + ", not a file name");
+                throw new SafetensorsException(indexFile + ": tensor '" + abbreviate(item.getKey())
+                        + "' maps to " + abbreviate(shardName.toString()) + ", not a file name");
             }
             shardOfTensor.put(item.getKey(), resolveShard(indexFile, folder, shardName.getAsString()));
         }
@@ -68,11 +90,11 @@ public final class ShardedSafetensors implements TensorSource {
         try {
             shard = Path.of(shardName);
         } catch (InvalidPathException e) {
-            throw new SafetensorsException(indexFile + ": shard name '" + shardName + "' is not a valid path", e);
+            throw new SafetensorsException(indexFile + ": shard name '" + abbreviate(shardName) + "' is not a valid path", e);
         }
         Path resolved = folder.resolve(shard).normalize();
         if (shard.isAbsolute() || !resolved.startsWith(folder) || resolved.equals(folder)) {
-            throw new SafetensorsException(indexFile + ": shard '" + shardName
+            throw new SafetensorsException(indexFile + ": shard '" + abbreviate(shardName)
                     + "' is not a file inside the index's folder " + folder);
         }
         return resolved;
@@ -105,8 +127,8 @@ public final class ShardedSafetensors implements TensorSource {
         }
         SafetensorsFile shard = shard(shardPath);
         if (!shard.contains(name)) {
-            throw new SafetensorsException(indexFile + ": maps tensor '" + name + "' to shard " + shardPath
-                    + ", which has no such tensor");
+            throw new SafetensorsException(indexFile + ": maps tensor '" + abbreviate(name) + "' to shard "
+                    + shardPath + ", which has no such tensor");
         }
         return shard.tensor(name);
     }

@@ -162,4 +162,89 @@ class DiffusersConfigTest {
         config.json().addProperty("in_channels", 8);
         assertThat(config.requireInt("in_channels")).isEqualTo(4);
     }
+
+    @Test
+    void rangeCheckedIntegers() throws Exception {
+        DiffusersConfig config = write("""
+                {"layers": 2, "float_two": 2.0, "half": 2.5, "negative": -1, "huge": 1e300, "text": "2",
+                 "digits": %s, "sizes": [32, 0], "per_block": 3}
+                """.formatted("9".repeat(1_000)));
+        assertThat(config.intInRange("layers", 7, 1, 4)).isEqualTo(2);
+        assertThat(config.intInRange("absent", 7, 1, 4)).isEqualTo(7);
+        assertThat(config.size("float_two", 1)).isEqualTo(2);
+        assertThatThrownBy(() -> config.layerCount("negative", 1))
+                .isInstanceOf(ConfigException.class)
+                .hasMessage(config.file() + ": 'negative' is -1; it must be an integer in [1, 1024]");
+        assertThatThrownBy(() -> config.size("huge", 1))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("'huge' is 1e300; it must be an integer in [1, 1048576]");
+        assertThatThrownBy(() -> config.size("half", 1))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("'half' should be an integer in [1, 1048576] but is 2.5");
+        assertThatThrownBy(() -> config.size("text", 1))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("'text' should be an integer");
+        assertThatThrownBy(() -> config.size("digits", 1))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("(1000 characters)")
+                .message().hasSizeLessThan(1_000);
+        assertThatThrownBy(() -> config.intList("sizes", List.of(1), 4, 1, 64))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("'sizes[1]' is 0; it must be an integer in [1, 64]");
+        assertThat(config.perBlock("per_block", 3, 1, 1, 4)).containsExactly(3, 3, 3);
+        assertThat(config.perBlock("absent", 2, 1, 1, 4)).containsExactly(1, 1);
+        assertThatThrownBy(() -> config.perBlock("sizes", 3, 1, 0, 64))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("'sizes' has 2 entries [32,0] where 3 are expected");
+    }
+
+    @Test
+    void rangeCheckedNumbers() throws Exception {
+        DiffusersConfig config = write("""
+                {"eps": 1e-6, "zero": 0, "negative": -1e-5, "infinite": 1e400, "nan": NaN, "shift": 1.5}
+                """);
+        assertThat(config.positiveNumber("eps", 1)).isEqualTo(1e-6);
+        assertThat(config.positiveNumber("absent", 0.5)).isEqualTo(0.5);
+        for (String key : List.of("zero", "negative", "infinite")) {
+            assertThatThrownBy(() -> config.positiveNumber(key, 1))
+                    .isInstanceOf(ConfigException.class)
+                    .hasMessageContaining("'" + key + "' is ")
+                    .hasMessageContaining("; it must be a finite number greater than 0");
+        }
+        // the lenient parser reads NaN as a string, so it is a value of the wrong type
+        assertThatThrownBy(() -> config.positiveNumber("nan", 1))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("'nan' should be a number but is \"NaN\"");
+        assertThatThrownBy(() -> config.numberInRange("shift", 0, 0, 1))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("'shift' is 1.5; it must be a number in [0.0, 1.0]");
+    }
+
+    /** Printing or copying a 10,000-deep value recursed once per level, and overflowed the stack. */
+    @Test
+    void deeplyNestedValueIsRefusedWhenParsed() {
+        String deep = "[".repeat(10_000) + "]".repeat(10_000);
+        assertThatThrownBy(() -> write("{\"_class_name\": \"UNet2DConditionModel\", \"layers_per_block\": " + deep + "}"))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("config.json: nests more than 32 levels deep, at $.layers_per_block[0][0]")
+                .message().hasSizeLessThan(1_000);
+    }
+
+    @Test
+    void quotedValuesAreCutShort() throws Exception {
+        DiffusersConfig config = write("{\"act_fn\": \"" + "x".repeat(1_000_000) + "\", \"list\": ["
+                + "1,".repeat(500_000) + "1]}");
+        assertThatThrownBy(() -> config.requireInt("act_fn"))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("(1000002 characters)")
+                .message().hasSizeLessThan(1_000);
+        assertThatThrownBy(() -> config.requireIntList("list", 3))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("'list' has 500001 entries")
+                .message().hasSizeLessThan(1_000);
+    }
+
+    @Test
+    void fileTooLargeForAConfig() throws Exception {
+        Path file = dir.resolve("config.json");
+        Files.writeString(file, "{\"pad\": \"" + " ".repeat(10_000_000) + "\"}");
+        assertThatThrownBy(() -> DiffusersConfig.load(dir))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining(file + ": is 10000011 bytes, more than the 10000000 a model config can be");
+    }
 }

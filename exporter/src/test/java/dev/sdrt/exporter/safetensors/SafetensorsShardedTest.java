@@ -112,4 +112,22 @@ class SafetensorsShardedTest {
                 .isInstanceOf(SafetensorsException.class)
                 .hasMessageContaining("index is not valid JSON");
     }
+
+    @Test
+    void deeplyNestedIndex() throws Exception {
+        writeIndex("\"conv_in.weight\": " + "[".repeat(10_000) + "]".repeat(10_000));
+        assertThatThrownBy(() -> ShardedSafetensors.open(index))
+                .isInstanceOf(SafetensorsException.class)
+                .hasMessageContaining(index + ": index nests more than 8 levels deep, at $.weight_map.conv_in.weight")
+                .message().hasSizeLessThan(1_000);
+    }
+
+    @Test
+    void quotedInputIsCutShort() throws Exception {
+        writeIndex("\"" + "w".repeat(1_000_000) + "\": [\"" + "s".repeat(1_000_000) + "\"]");
+        assertThatThrownBy(() -> ShardedSafetensors.open(index))
+                .isInstanceOf(SafetensorsException.class)
+                .hasMessageContaining("(1000000 characters)' maps to")
+                .message().hasSizeLessThan(1_000);
+    }
 }

@@ -113,5 +113,8 @@ class SafetensorsWriterTest {
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("8 bytes given but F32[3] needs 12");
         assertThatThrownBy(() -> writer.add("z", SafeDType.F16, new long[] {-2}, ByteBuffer.allocate(0)))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("negative dimension");
+        assertThatThrownBy(() -> writer.add("big", SafeDType.F32, new long[] {1L << 40, 1L << 40}, ByteBuffer.allocate(0)))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("tensor 'big': shape [1099511627776, 1099511627776] has too many elements");
     }
 }
