@@ -11,7 +11,10 @@ import dev.sdrt.graphs.ir.Shape;
 import dev.sdrt.graphs.ir.Value;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
+import java.util.Set;
+import java.util.stream.Collectors;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.Loader;
 
@@ -137,6 +140,10 @@ public final class OnnxChecker {
         }
     }
 
+    /** Element types sdrt has a DataType for; inference may infer others (complex, int4), which stay unknown. */
+    private static final Set<Integer> KNOWN_TYPES = Arrays.stream(dev.sdrt.graphs.ir.DataType.values())
+            .map(dev.sdrt.graphs.ir.DataType::onnxCode).collect(Collectors.toUnmodifiableSet());
+
     private static void applyInferred(Graph graph, GraphProto inferred) {
         List<ValueInfoProto> infos = new ArrayList<>(inferred.getValueInfoList());
         infos.addAll(inferred.getOutputList());
@@ -146,13 +153,13 @@ public final class OnnxChecker {
                 continue;
             }
             var tt = vi.getType().getTensorType();
-            if (tt.getElemType() != 0) {
+            if (tt.getElemType() != 0 && KNOWN_TYPES.contains(tt.getElemType())) {
                 v.setType(dev.sdrt.graphs.ir.DataType.fromOnnx(tt.getElemType()));
             }
             if (tt.hasShape()) {
                 List<Dim> dims = new ArrayList<>();
                 for (var d : tt.getShape().getDimList()) {
-                    dims.add(d.hasDimValue() ? Dim.of(d.getDimValue())
+                    dims.add(d.hasDimValue() && d.getDimValue() >= 0 ? Dim.of(d.getDimValue())
                             : d.hasDimParam() && !d.getDimParam().isEmpty() ? Dim.symbolic(d.getDimParam()) : Dim.UNKNOWN);
                 }
                 v.setShape(Shape.of(dims));

@@ -47,7 +47,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
-import java.util.TreeSet;
 import java.util.function.LongConsumer;
 import java.util.regex.Pattern;
 
@@ -280,7 +279,7 @@ public final class OnnxModel {
     /** Values read inside If/Loop/Scan bodies are recorded so cleanup keeps their producers. */
     private static void linkSubgraphReads(Graph graph) {
         for (Node node : graph.nodes()) {
-            Set<String> names = new TreeSet<>();
+            Set<String> names = new HashSet<>();
             for (AttributeProto a : node.attributes().values()) {
                 if (a.hasG()) {
                     collectOuterReads(a.getG(), names);
@@ -429,7 +428,7 @@ public final class OnnxModel {
      * that points at it is written to a temp file, checked, flushed and renamed over {@code path}
      * last (the commit), and only then are the data files of the old model removed. Temp files
      * left by a save that was killed are removed first. A model whose structure is broken, or that
-     * the ONNX checker rejects (unless {@link SaveOptions#check()} is off), is refused with an
+     * the ONNX checker rejects (with {@link SaveOptions#check()}), is refused with an
      * {@link OnnxFormatException}, and the old files stay as they were.
      */
     public void save(Path path, SaveOptions options) throws IOException {
@@ -472,22 +471,22 @@ public final class OnnxModel {
             if (useExternal) {
                 temp = AtomicFiles.tempBeside(target);
                 String contentHash = writeExternalData(temp, graph.initializers(), options, placement);
-                if (!placement.isEmpty()) {
+                if (placement.isEmpty()) {
+                    Files.delete(temp); // every tensor is small enough to stay inline
+                } else {
                     dataFile = folder.resolve(target.getFileName() + "." + contentHash + ".data");
                     // An existing file of this name holds these very bytes: replacing it changes nothing for its readers.
                     dataFileIsNew = !Files.exists(dataFile);
                     AtomicFiles.replace(temp, dataFile);
-                    temp = null;
                 }
+                temp = null;
             }
             ModelProto proto = toProto(placement, dataFile == null ? "" : dataFile.getFileName().toString(),
                     options.progress(), true);
             if (proto.getSerializedSize() < 0 || proto.getSerializedSize() >= PROTOBUF_LIMIT) {
                 throw new IOException("model " + target.getFileName() + " does not fit in one 2 GiB protobuf; save with external data");
             }
-            if (temp == null) {
-                temp = AtomicFiles.tempBeside(target);
-            }
+            temp = AtomicFiles.tempBeside(target);
             try (OutputStream out = Files.newOutputStream(temp)) {
                 proto.writeTo(out);
             }
@@ -523,15 +522,11 @@ public final class OnnxModel {
     /** NAME.data (what earlier sdrt versions wrote) or NAME.<16 hex digits>.data, for target NAME. */
     private static boolean isDataFileOf(Path target, String fileName) {
         String name = target.getFileName().toString();
-        if (fileName.equals(name + ".data")) {
-            return true;
-        }
-        String prefix = name + ".";
-        return fileName.startsWith(prefix) && fileName.endsWith(".data") && DATA_FILE_HASH.matcher(
-                fileName.substring(prefix.length(), Math.max(prefix.length(), fileName.length() - ".data".length()))).matches();
+        return fileName.equals(name + ".data") || fileName.startsWith(name + ".")
+                && DATA_FILE_HASH.matcher(fileName.substring(name.length() + 1)).matches();
     }
 
-    private static final Pattern DATA_FILE_HASH = Pattern.compile("[0-9a-f]{16}");
+    private static final Pattern DATA_FILE_HASH = Pattern.compile("[0-9a-f]{16}\\.data");
 
     /**
      * Removes the target's data files other than {@code current}: the old model's, and any that a

@@ -89,7 +89,7 @@ class AtomicSaveTest {
         Path model = tmp.resolve("model.onnx");
         List<String> leftovers = List.of(".model.onnx.1a2b3c4d.tmp", ".model.onnx.7.tmp", ".model.onnx.lock",
                 "model.onnx.0123456789abcdef.data");
-        List<String> others = List.of(".model.onnx.bak.1a2b.tmp", ".other.onnx.1a2b.tmp", "model.onnx.fp16.data",
+        List<String> others = List.of(".model.onnx.bak.1a2b.tmp", ".model.onnx.tmp", ".other.onnx.1a2b.tmp", "model.onnx.fp16.data",
                 "weights.bin", "model.onnx.bak");
         for (String name : leftovers) {
             Files.writeString(tmp.resolve(name), "left by a killed save");

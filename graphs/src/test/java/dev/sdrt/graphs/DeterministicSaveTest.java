@@ -25,8 +25,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** The same model saves to the same bytes: in fresh objects, after passes, and in fresh JVMs. */
 class DeterministicSaveTest {
-    private static final SaveOptions EXTERNAL = SaveOptions.defaults().withExternalData(SaveOptions.ExternalData.ALWAYS)
-            .withCheck(false);
+    private static final SaveOptions EXTERNAL = SaveOptions.defaults().withExternalData(SaveOptions.ExternalData.ALWAYS);
 
     @TempDir
     Path tmp;
@@ -129,7 +128,7 @@ class DeterministicSaveTest {
         for (int i = 0; i < 3; i++) {
             children.add(new ProcessBuilder(java(), "-cp", System.getProperty("java.class.path"),
                     SaveAndHash.class.getName(), tmp.resolve("child" + i + "/model.onnx").toString())
-                    .redirectErrorStream(true).start());
+                    .redirectError(ProcessBuilder.Redirect.INHERIT).start());
         }
         for (Process child : children) {
             assertThat(child.waitFor(60, TimeUnit.SECONDS)).as("child finished").isTrue();

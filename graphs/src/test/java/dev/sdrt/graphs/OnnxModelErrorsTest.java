@@ -82,7 +82,7 @@ class OnnxModelErrorsTest {
         sum.setTypeAndShape(DataType.FLOAT, Shape.of(4));
         g.addOutput(sum);
         Path file = tmp.resolve("omitted.onnx");
-        new OnnxModel(g, 17).save(file, SaveOptions.defaults().withCheck(false));
+        new OnnxModel(g, 17).save(file);
         ModelProto saved = ModelProto.parseFrom(Files.readAllBytes(file));
         assertThat(saved.getGraph().getNode(0).getInput(0)).isEmpty();
 
@@ -157,14 +157,14 @@ class OnnxModelErrorsTest {
     @Test
     void checkerRejectedModelNeverReplacesAGoodOne() throws IOException {
         Path file = tmp.resolve("model.onnx");
-        TinyModels.linearRelu().save(file);
+        TinyModels.linearRelu().save(file, SaveOptions.defaults().withCheck(true));
         byte[] before = Files.readAllBytes(file);
         OnnxModel bad = TinyModels.linearRelu();
         Node relu = bad.graph().nodes().get(2);
         Value y = bad.graph().op("NoSuchOp", "mystery", relu.input(0)).setTypeAndShape(DataType.FLOAT, Shape.of(2, 4));
         bad.graph().replaceAllUses(relu.output(0), y);
         bad.graph().cleanup();
-        assertThatThrownBy(() -> bad.save(file)).isInstanceOf(OnnxFormatException.class)
+        assertThatThrownBy(() -> bad.save(file, SaveOptions.defaults().withCheck(true))).isInstanceOf(OnnxFormatException.class)
                 .hasMessageContaining("checker").hasMessageContaining("NoSuchOp");
         assertThat(Files.readAllBytes(file)).isEqualTo(before);
         try (var files = Files.list(tmp)) {
@@ -184,7 +184,7 @@ class OnnxModelErrorsTest {
         v.setTypeAndShape(DataType.FLOAT, Shape.of(2, 7));
         g.addOutput(v);
         Path file = tmp.resolve("cascade.onnx");
-        new OnnxModel(g, 17).save(file, SaveOptions.defaults().withCheck(false));
+        new OnnxModel(g, 17).save(file);
         assertThatThrownBy(() -> OnnxChecker.check(file)).isInstanceOf(OnnxChecker.OnnxCheckException.class)
                 .satisfies(e -> assertThat(e.getMessage()).hasSizeLessThan(Messages.MAX_LENGTH).doesNotContain("\n")
                         .contains("Incompatible dimensions").containsPattern("and \\d+ more errors"));

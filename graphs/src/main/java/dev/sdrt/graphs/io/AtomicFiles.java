@@ -23,9 +23,6 @@ import java.util.regex.Pattern;
  * owner-only permissions would carry over to the final file.)
  */
 public final class AtomicFiles {
-    /** The random part {@link #tempBeside} puts between the target's name and ".tmp". */
-    private static final Pattern TEMP_ID = Pattern.compile("[0-9a-f]{1,8}");
-
     private AtomicFiles() {
     }
 
@@ -87,32 +84,28 @@ public final class AtomicFiles {
      * Deletes the temp files {@link #tempBeside} made for {@code target} that are still there.
      * Call it holding the target's {@link #lock}: every save of the target holds that lock while its
      * temps exist, so any found then were left by a save that was killed; no age guess is needed.
-     * Returns how many were deleted.
      */
-    public static int deleteStaleTemps(Path target) throws IOException {
+    public static void deleteStaleTemps(Path target) throws IOException {
         Path abs = target.toAbsolutePath();
-        String prefix = "." + abs.getFileName() + ".";
-        int deleted = 0;
+        Pattern temps = Pattern.compile(Pattern.quote("." + abs.getFileName() + ".") + "[0-9a-f]{1,8}\\.tmp");
         try (DirectoryStream<Path> entries = Files.newDirectoryStream(abs.getParent())) {
             for (Path entry : entries) {
-                String name = entry.getFileName().toString();
-                if (name.startsWith(prefix) && name.endsWith(".tmp")
-                        && TEMP_ID.matcher(name.substring(prefix.length(), name.length() - ".tmp".length())).matches()
-                        && Files.deleteIfExists(entry)) {
-                    deleted++;
+                if (temps.matcher(entry.getFileName().toString()).matches()) {
+                    Files.deleteIfExists(entry);
                 }
             }
         }
-        return deleted;
     }
 
     /**
      * Takes the lock that saves of {@code target} hold, waiting while another thread or process
      * holds it. It lives in {@code .NAME.lock} beside the target, which exists only while held (or
-     * after a holder was killed; the next one reuses it).
+     * after a holder was killed; the next one reuses it). The target's folder must exist.
      */
     public static TargetLock lock(Path target) throws IOException {
-        return TargetLock.acquire(target.toAbsolutePath().normalize());
+        Path abs = target.toAbsolutePath();
+        // the real folder: threads naming one target through different links must queue on one lock
+        return TargetLock.acquire(abs.getParent().toRealPath().resolve(abs.getFileName()));
     }
 
     /** Held while a target is being replaced; closing it releases it. */
@@ -180,13 +173,14 @@ public final class AtomicFiles {
         public void close() throws IOException {
             try {
                 Files.deleteIfExists(file);
+            } catch (IOException e) {
+                // the save it guarded is done; a lock file left behind is reused by the next one
+            }
+            try {
+                lock.release();
+                channel.close();
             } finally {
-                try {
-                    lock.release();
-                    channel.close();
-                } finally {
-                    threads.unlock();
-                }
+                threads.unlock();
             }
         }
     }

@@ -2,7 +2,6 @@ package dev.sdrt.graphs.ir;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.util.Arrays;
 import java.util.function.Supplier;
 
 /**

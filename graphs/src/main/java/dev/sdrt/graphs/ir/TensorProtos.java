@@ -49,26 +49,25 @@ public final class TensorProtos {
             throw new IllegalArgumentException(label + " holds " + stored + " elements, its shape "
                     + shortDims(dims) + " needs " + count);
         }
-        int n = stored;
         ByteBuffer b = TensorData.allocate(byteSize);
         switch (type) {
             case FLOAT -> {
-                for (int i = 0; i < n; i++) {
+                for (int i = 0; i < stored; i++) {
                     b.putFloat(t.getFloatData(i));
                 }
             }
             case DOUBLE -> {
-                for (int i = 0; i < n; i++) {
+                for (int i = 0; i < stored; i++) {
                     b.putDouble(t.getDoubleData(i));
                 }
             }
             case INT64 -> {
-                for (int i = 0; i < n; i++) {
+                for (int i = 0; i < stored; i++) {
                     b.putLong(t.getInt64Data(i));
                 }
             }
             case UINT32, UINT64 -> {
-                for (int i = 0; i < n; i++) {
+                for (int i = 0; i < stored; i++) {
                     if (type == DataType.UINT64) {
                         b.putLong(t.getUint64Data(i));
                     } else {
@@ -77,7 +76,7 @@ public final class TensorProtos {
                 }
             }
             default -> {
-                for (int i = 0; i < n; i++) {
+                for (int i = 0; i < stored; i++) {
                     int v = t.getInt32Data(i);
                     switch (type.byteSize()) {
                         case 4 -> b.putInt(v);

@@ -247,7 +247,9 @@ final class ConstantFolder {
 
     private long[] axes(Node node, List<Small> in) {
         if (opset >= 13) {
-            return in.size() > 1 ? vectorInts(in.get(1)) : null;
+            Small axes = in.size() > 1 ? in.get(1) : null;
+            // ONNX Runtime takes a scalar axes tensor as well as a vector
+            return axes == null || axes.isFloat() || axes.dims().length > 1 ? null : axes.ints();
         }
         return node.attrInts("axes");
     }
@@ -313,6 +315,9 @@ final class ConstantFolder {
         long outer = numel(Arrays.copyOf(first.dims(), axis));
         long[] dims = first.dims().clone();
         dims[axis] = parts.stream().mapToLong(p -> p.dims()[axis]).sum();
+        if (numel(dims) > MAX_ELEMENTS) {
+            return null;
+        }
         int[] offsets = new int[parts.size()];
         for (int p = 1; p < parts.size(); p++) {
             offsets[p] = offsets[p - 1] + parts.get(p - 1).size();
