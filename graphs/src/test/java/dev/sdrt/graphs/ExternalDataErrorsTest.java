@@ -22,13 +22,15 @@ class ExternalDataErrorsTest {
     @TempDir
     Path tmp;
     Path model;
+    Path data;
 
     @BeforeEach
     void saveExternalModel() throws IOException {
         model = tmp.resolve("m/model.onnx");
         SaveOptions opts = new SaveOptions(SaveOptions.ExternalData.ALWAYS, 0, 0, null);
         TinyModels.linearRelu().save(model, opts);
-        assertThat(tmp.resolve("m/model.onnx.data")).exists();
+        data = OnnxModel.externalDataFiles(model).get(0);
+        assertThat(data.getFileName().toString()).matches("model\\.onnx\\.[0-9a-f]{16}\\.data");
         assertThat(OnnxModel.load(model).graph().value("w").constant().toFloats()).hasSize(12);
     }
 
@@ -57,7 +59,7 @@ class ExternalDataErrorsTest {
 
     @Test
     void locationOutsideTheModelFolderIsRefused() throws IOException {
-        Files.copy(tmp.resolve("m/model.onnx.data"), tmp.resolve("outside.data"));
+        Files.copy(data, tmp.resolve("outside.data"));
         editWeightLocation(t -> withEntry(t, "location", "../outside.data"));
         assertThatThrownBy(() -> OnnxModel.load(model)).isInstanceOf(OnnxFormatException.class)
                 .hasMessageContaining("'w'").hasMessageContaining("outside the model folder");
@@ -65,7 +67,7 @@ class ExternalDataErrorsTest {
 
     @Test
     void absoluteLocationIsRefused() throws IOException {
-        String absolute = tmp.resolve("m/model.onnx.data").toAbsolutePath().toString();
+        String absolute = data.toAbsolutePath().toString();
         editWeightLocation(t -> withEntry(t, "location", absolute));
         assertThatThrownBy(() -> OnnxModel.load(model)).isInstanceOf(OnnxFormatException.class)
                 .hasMessageContaining("absolute path");
@@ -73,7 +75,7 @@ class ExternalDataErrorsTest {
 
     @Test
     void symlinkLeavingTheFolderIsRefused() throws IOException {
-        Files.copy(tmp.resolve("m/model.onnx.data"), tmp.resolve("outside.data"));
+        Files.copy(data, tmp.resolve("outside.data"));
         Files.createSymbolicLink(tmp.resolve("m/link.data"), tmp.resolve("outside.data"));
         editWeightLocation(t -> withEntry(t, "location", "link.data"));
         assertThatThrownBy(() -> OnnxModel.load(model)).isInstanceOf(OnnxFormatException.class)
@@ -82,14 +84,14 @@ class ExternalDataErrorsTest {
 
     @Test
     void missingSideFileIsNamed() throws IOException {
-        Files.delete(tmp.resolve("m/model.onnx.data"));
+        Files.delete(data);
         assertThatThrownBy(() -> OnnxModel.load(model)).isInstanceOf(OnnxFormatException.class)
-                .hasMessageContaining("model.onnx.data").hasMessageContaining("missing");
+                .hasMessageContaining(data.getFileName().toString()).hasMessageContaining("missing");
     }
 
     @Test
     void rangePastTheEndOfTheFileIsRefused() throws IOException {
-        try (FileChannel ch = FileChannel.open(tmp.resolve("m/model.onnx.data"), StandardOpenOption.WRITE)) {
+        try (FileChannel ch = FileChannel.open(data, StandardOpenOption.WRITE)) {
             ch.truncate(20);
         }
         assertThatThrownBy(() -> OnnxModel.load(model)).isInstanceOf(OnnxFormatException.class)
@@ -101,6 +103,35 @@ class ExternalDataErrorsTest {
         editWeightLocation(t -> withEntry(t, "offset", "1000000"));
         assertThatThrownBy(() -> OnnxModel.load(model)).isInstanceOf(OnnxFormatException.class)
                 .hasMessageContaining("past the end");
+    }
+
+    @Test
+    void offsetNearLongMaxIsRefusedWithoutOverflow() throws IOException {
+        editWeightLocation(t -> withEntry(t, "offset", Long.toString(Long.MAX_VALUE)));
+        assertThatThrownBy(() -> OnnxModel.load(model)).isInstanceOf(OnnxFormatException.class)
+                .hasMessageContaining("'w'").hasMessageContaining("past the end").hasMessageNotContaining("overflow");
+    }
+
+    @Test
+    void negativeLengthIsRefused() throws IOException {
+        editWeightLocation(t -> withEntry(t, "length", "-48"));
+        assertThatThrownBy(() -> OnnxModel.load(model)).isInstanceOf(OnnxFormatException.class)
+                .hasMessageContaining("length -48 is negative");
+    }
+
+    @Test
+    void dimsWhoseByteSizeOverflowsAreRefused() throws IOException {
+        editWeightLocation(t -> t.clearDims().addDims(1L << 40).addDims(1L << 40));
+        assertThatThrownBy(() -> OnnxModel.load(model)).isInstanceOf(OnnxFormatException.class)
+                .hasMessageContaining("'w'").hasMessageContaining("more than 2^63 bytes");
+    }
+
+    @Test
+    void megabyteLocationIsQuotedShort() throws IOException {
+        editWeightLocation(t -> withEntry(t, "location", "../" + "x".repeat(1 << 20)));
+        assertThatThrownBy(() -> OnnxModel.load(model)).isInstanceOf(OnnxFormatException.class)
+                .hasMessageContaining("outside the model folder").hasMessageContaining("(1048579 characters)")
+                .satisfies(e -> assertThat(e.getMessage()).hasSizeLessThan(dev.sdrt.graphs.io.Messages.MAX_LENGTH));
     }
 
     @Test
@@ -148,7 +179,7 @@ class ExternalDataErrorsTest {
         assertThat(Files.readAllBytes(model)).isEqualTo(before);
         try (var files = Files.list(model.getParent())) {
             assertThat(files.map(p -> p.getFileName().toString()).toList())
-                    .containsExactlyInAnyOrder("model.onnx", "model.onnx.data");
+                    .containsExactlyInAnyOrder("model.onnx", data.getFileName().toString());
         }
     }
 }

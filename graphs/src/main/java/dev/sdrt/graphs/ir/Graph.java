@@ -1,5 +1,7 @@
 package dev.sdrt.graphs.ir;
 
+import static dev.sdrt.graphs.io.Messages.quote;
+
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -55,7 +57,7 @@ public final class Graph {
     public Value requireValue(String valueName) {
         Value v = values.get(valueName);
         if (v == null) {
-            throw new IllegalArgumentException("graph " + name + " has no value named '" + valueName + "'");
+            throw new IllegalArgumentException("graph " + quote(name) + " has no value named " + quote(valueName));
         }
         return v;
     }
@@ -117,7 +119,7 @@ public final class Graph {
     private Value newValue(String requested, boolean exact) {
         String valueName = exact ? requested : uniqueValueName(requested);
         if (values.containsKey(valueName)) {
-            throw new IllegalArgumentException("graph " + name + " already has a value named '" + valueName + "'");
+            throw new IllegalArgumentException("graph " + quote(name) + " already has a value named " + quote(valueName));
         }
         Value v = new Value(this, valueName);
         values.put(valueName, v);
@@ -158,7 +160,7 @@ public final class Graph {
             return;
         }
         if (values.containsKey(newName)) {
-            throw new IllegalArgumentException("graph " + name + " already has a value named '" + newName + "'");
+            throw new IllegalArgumentException("graph " + quote(name) + " already has a value named " + quote(newName));
         }
         values.remove(v.name());
         v.setNameInternal(newName);
@@ -180,8 +182,8 @@ public final class Graph {
             }
             for (int i = 0; i < consumer.implicitInputs.size(); i++) {
                 if (consumer.implicitInputs.get(i) == old) {
-                    throw new UnsupportedOperationException("value " + old.name() + " is read inside a subgraph of "
-                            + consumer.name() + "; rewriting it is not supported");
+                    throw new UnsupportedOperationException("value " + quote(old.name()) + " is read inside a subgraph of "
+                            + quote(consumer.name()) + "; rewriting it is not supported");
                 }
             }
         }
@@ -194,7 +196,7 @@ public final class Graph {
 
     private void checkOwned(Value v) {
         if (v.graph() != this || values.get(v.name()) != v) {
-            throw new IllegalArgumentException("value " + v.name() + " is not part of graph " + name);
+            throw new IllegalArgumentException("value " + quote(v.name()) + " is not part of graph " + quote(name));
         }
     }
 
@@ -227,10 +229,10 @@ public final class Graph {
         for (Value out : nodeOutputs) {
             checkOwned(out);
             if (out.producer != null) {
-                throw new IllegalArgumentException("value " + out.name() + " is already produced by " + out.producer.name());
+                throw new IllegalArgumentException("value " + quote(out.name()) + " is already produced by node " + quote(out.producer.name()));
             }
             if (out.isConstant()) {
-                throw new IllegalArgumentException("value " + out.name() + " is an initializer; a node cannot produce it");
+                throw new IllegalArgumentException("value " + quote(out.name()) + " is an initializer; a node cannot produce it");
             }
             out.producer = node;
             node.outputs.add(out);
@@ -262,7 +264,7 @@ public final class Graph {
     /** Removes a node; its outputs stay in the graph as unproduced values until cleanup. */
     public void removeNode(Node node) {
         if (!nodes.remove(node)) {
-            throw new IllegalArgumentException("node " + node.name() + " is not in graph " + name);
+            throw new IllegalArgumentException("node " + quote(node.name()) + " is not in graph " + quote(name));
         }
         node.truncateInputs(0);
         for (Value v : node.implicitInputs) {
@@ -279,7 +281,7 @@ public final class Graph {
     public void removeValue(Value v) {
         checkOwned(v);
         if (v.producer != null || !v.consumers.isEmpty() || outputs.contains(v)) {
-            throw new IllegalStateException("value " + v.name() + " is still in use");
+            throw new IllegalStateException("value " + quote(v.name()) + " is still in use");
         }
         inputs.remove(v);
         values.remove(v.name());
@@ -323,8 +325,8 @@ public final class Graph {
             }
         }
         if (sorted.size() != nodes.size()) {
-            List<String> stuck = nodes.stream().filter(n -> pending.get(n) > 0).map(Node::name).limit(5).toList();
-            throw new IllegalStateException("graph " + name + " has a cycle or a missing producer near nodes " + stuck);
+            List<String> stuck = nodes.stream().filter(n -> pending.get(n) > 0).map(n -> quote(n.name())).limit(5).toList();
+            throw new IllegalStateException("graph " + quote(name) + " has a cycle near nodes " + String.join(", ", stuck));
         }
         nodes.clear();
         nodes.addAll(sorted);

@@ -1,11 +1,12 @@
 package dev.sdrt.graphs.ir;
 
 import ai.onnx.proto.OnnxMl.AttributeProto;
+import dev.sdrt.graphs.io.Messages;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 
 /** One operator application. Inputs may contain null for an omitted optional input. */
 public final class Node {
@@ -15,7 +16,11 @@ public final class Node {
     private final String domain;
     final List<Value> inputs = new ArrayList<>();
     final List<Value> outputs = new ArrayList<>();
-    private final Map<String, AttributeProto> attributes = new LinkedHashMap<>();
+    /**
+     * By name, so a saved model does not depend on the order attributes were set in: builders pass
+     * {@code Map.of(...)}, whose iteration order changes from one JVM run to the next.
+     */
+    private final Map<String, AttributeProto> attributes = new TreeMap<>();
     /** Outer-scope values read inside subgraph attributes (If/Loop bodies), so cleanup keeps their producers. */
     final List<Value> implicitInputs = new ArrayList<>();
 
@@ -107,7 +112,7 @@ public final class Node {
 
     void checkSameGraph(Value v) {
         if (v.graph() != graph) {
-            throw new IllegalArgumentException("value " + v.name() + " belongs to another graph");
+            throw new IllegalArgumentException("value " + Messages.quote(v.name()) + " belongs to another graph");
         }
     }
 

@@ -2,7 +2,6 @@ package dev.sdrt.graphs.ir;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.util.Arrays;
 import java.util.function.Supplier;
 
 /**
@@ -21,7 +20,7 @@ public abstract class TensorData {
         this.dims = dims.clone();
         for (long d : dims) {
             if (d < 0) {
-                throw new IllegalArgumentException("negative dimension in " + Arrays.toString(dims));
+                throw new IllegalArgumentException("negative dimension in " + TensorProtos.shortDims(dims));
             }
         }
     }
@@ -40,6 +39,11 @@ public abstract class TensorData {
 
     public long numElements() {
         long n = 1;
+        for (long d : dims) {
+            if (d == 0) {
+                return 0; // empty, however large the other dimensions
+            }
+        }
         for (long d : dims) {
             n = Math.multiplyExact(n, d);
         }
@@ -73,7 +77,7 @@ public abstract class TensorData {
             }
         };
         if (reshaped.numElements() != numElements()) {
-            throw new IllegalArgumentException("cannot reshape " + Arrays.toString(dims) + " to " + Arrays.toString(newDims));
+            throw new IllegalArgumentException("cannot reshape " + TensorProtos.shortDims(dims) + " to " + TensorProtos.shortDims(newDims));
         }
         return reshaped;
     }
@@ -84,7 +88,7 @@ public abstract class TensorData {
         ByteBuffer copy = bytes.duplicate().order(ByteOrder.LITTLE_ENDIAN);
         TensorData data = new InMemory(type, dims, copy);
         if (copy.remaining() != data.byteSize()) {
-            throw new IllegalArgumentException("tensor " + type + Arrays.toString(dims) + " needs " + data.byteSize()
+            throw new IllegalArgumentException("tensor " + type + TensorProtos.shortDims(dims) + " needs " + data.byteSize()
                     + " bytes, got " + copy.remaining());
         }
         return data;
@@ -200,7 +204,7 @@ public abstract class TensorData {
 
     @Override
     public String toString() {
-        return type + Arrays.toString(dims);
+        return type + TensorProtos.shortDims(dims);
     }
 
     private static final class InMemory extends TensorData {

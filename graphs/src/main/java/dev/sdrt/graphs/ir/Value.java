@@ -1,5 +1,6 @@
 package dev.sdrt.graphs.ir;
 
+import dev.sdrt.graphs.io.Messages;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -70,7 +71,7 @@ public final class Value {
     /** Replaces the data of an initializer (same name, same uses). */
     public void setConstant(TensorData data) {
         if (producer != null) {
-            throw new IllegalStateException("value " + name + " is produced by node " + producer.name() + "; it cannot be constant");
+            throw new IllegalStateException("value " + Messages.quote(name) + " is produced by node " + Messages.quote(producer.name()) + "; it cannot be constant");
         }
         this.constant = data;
     }

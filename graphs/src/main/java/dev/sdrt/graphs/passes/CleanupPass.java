@@ -49,6 +49,9 @@ public final class CleanupPass implements GraphPass {
             inferShapes(model, result, round);
             int changed = 0;
             for (Node node : List.copyOf(graph.nodes())) {
+                if (node.outputs().isEmpty()) {
+                    continue; // invalid (ONNX nodes have outputs); left for the checker to name
+                }
                 if (node.is("Constant") && toInitializer(node)) {
                     constants++;
                 } else if (fold(node, folder)) {
@@ -153,8 +156,9 @@ public final class CleanupPass implements GraphPass {
 
     private static boolean isInferenceDropout(Node node) {
         Value trainingMode = node.input(2);
-        boolean training = trainingMode != null
-                && (!trainingMode.isConstant() || trainingMode.constant().toLongs()[0] != 0);
+        boolean training = trainingMode != null && !(trainingMode.isConstant()
+                && trainingMode.constant().type() == DataType.BOOL && trainingMode.constant().numElements() == 1
+                && trainingMode.constant().toLongs()[0] == 0);
         boolean maskUsed = node.outputs().size() > 1
                 && (!node.output(1).consumers().isEmpty() || node.output(1).isGraphOutput());
         return !training && !maskUsed;

@@ -10,20 +10,51 @@ import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Set;
+import java.util.Map;
 
 /**
  * Evaluates the small constant arithmetic that torch writes around Reshape, Expand and attention
  * scales ({@code Shape → Gather → Unsqueeze → Concat}, {@code Shape → Slice → Cast → Sqrt → Div}),
  * exactly as ONNX Runtime would: integer ops in 64-bit, float ops in IEEE single precision
  * (correctly rounded, so the folded value is bit-identical), results rounded to the output type.
+ *
+ * <p>A node ONNX Runtime would reject (a missing input, an axis out of range, mismatched shapes or
+ * types) is not folded: it stays in the graph for the checker to name.
  */
 final class ConstantFolder {
     /** Outputs larger than this stay in the graph: folding is for shape arithmetic, not for weights. */
     static final long MAX_ELEMENTS = 4096;
 
-    static final Set<String> FOLDABLE = Set.of("Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Slice",
-            "Add", "Sub", "Mul", "Div", "Sqrt", "Equal", "Where", "ConstantOfShape", "Expand", "Reshape");
+    /**
+     * How many inputs each foldable op takes: the first {@code required} must be present, up to
+     * {@code max} may be given, and omitted optional ones (ONNX's empty input name) are null.
+     * Variadic inputs ({@code max} unbounded) are all required.
+     */
+    private record Arity(int required, int max) {
+        boolean accepts(Node node) {
+            int n = node.inputCount();
+            if (n < required || n > max) {
+                return false;
+            }
+            int present = max == Integer.MAX_VALUE ? n : required;
+            for (int i = 0; i < present; i++) {
+                if (node.input(i) == null) {
+                    return false;
+                }
+            }
+            return true;
+        }
+    }
+
+    private static final Map<String, Arity> FOLDABLE = Map.ofEntries(
+            Map.entry("Shape", new Arity(1, 1)), Map.entry("Gather", new Arity(2, 2)),
+            Map.entry("Unsqueeze", new Arity(1, 2)), Map.entry("Squeeze", new Arity(1, 2)),
+            Map.entry("Concat", new Arity(1, Integer.MAX_VALUE)), Map.entry("Cast", new Arity(1, 1)),
+            Map.entry("Slice", new Arity(3, 5)), Map.entry("Add", new Arity(2, 2)), Map.entry("Sub", new Arity(2, 2)),
+            Map.entry("Mul", new Arity(2, 2)), Map.entry("Div", new Arity(2, 2)), Map.entry("Sqrt", new Arity(1, 1)),
+            Map.entry("Equal", new Arity(2, 2)), Map.entry("Where", new Arity(3, 3)),
+            Map.entry("ConstantOfShape", new Arity(1, 1)), Map.entry("Expand", new Arity(2, 2)),
+            Map.entry("Reshape", new Arity(2, 2)));
 
     private final long opset;
 
@@ -47,7 +78,8 @@ final class ConstantFolder {
      * its input's fixed shape), or null when the node cannot or should not be folded.
      */
     TensorData fold(Node node) {
-        if (!node.domain().isEmpty() || !FOLDABLE.contains(node.opType()) || node.outputs().size() != 1) {
+        Arity arity = node.domain().isEmpty() ? FOLDABLE.get(node.opType()) : null;
+        if (arity == null || !arity.accepts(node) || node.outputs().size() != 1) {
             return null;
         }
         if (node.is("Shape")) {
@@ -69,11 +101,11 @@ final class ConstantFolder {
             in.add(s);
         }
         Small out = switch (node.opType()) {
-            case "Gather" -> gather(in.get(0), in.get(1), (int) node.attrInt("axis", 0));
+            case "Gather" -> gather(in.get(0), in.get(1), node.attrInt("axis", 0));
             case "Unsqueeze" -> unsqueeze(in.get(0), axes(node, in));
             case "Squeeze" -> squeeze(in.get(0), axes(node, in));
-            case "Concat" -> concat(in, (int) node.attrInt("axis", 0));
-            case "Cast" -> cast(in.get(0), (int) node.attrInt("to", 0));
+            case "Concat" -> concat(in, node.attrInt("axis", 0));
+            case "Cast" -> cast(in.get(0), node.attrInt("to", 0));
             case "Slice" -> slice(in);
             case "Add", "Sub", "Mul", "Div", "Equal" -> binary(node.opType(), in.get(0), in.get(1));
             case "Sqrt" -> sqrt(in.get(0));
@@ -143,12 +175,28 @@ final class ConstantFolder {
 
     // ---- index arithmetic ----
 
+    /** Elements of a tensor of {@code dims}; Long.MAX_VALUE when that overflows (the caller then refuses). */
     private static long numel(long[] dims) {
+        for (long d : dims) {
+            if (d == 0) {
+                return 0;
+            }
+        }
         long n = 1;
         for (long d : dims) {
-            n *= d;
+            n = n > Long.MAX_VALUE / d ? Long.MAX_VALUE : n * d;
         }
         return n;
+    }
+
+    /** True when {@code axis} names one of {@code rank} axes (negative counts from the end). */
+    private static boolean isAxis(long axis, long rank) {
+        return axis >= -rank && axis < rank;
+    }
+
+    /** Integer values of a rank-1 tensor (shapes, axes, starts), or null when it is not one. */
+    private static long[] vectorInts(Small s) {
+        return s == null || s.isFloat() || s.dims().length != 1 ? null : s.ints();
     }
 
     private static long normalize(long axis, long rank) {
@@ -199,7 +247,9 @@ final class ConstantFolder {
 
     private long[] axes(Node node, List<Small> in) {
         if (opset >= 13) {
-            return in.size() > 1 && in.get(1) != null ? in.get(1).ints() : null;
+            Small axes = in.size() > 1 ? in.get(1) : null;
+            // ONNX Runtime takes a scalar axes tensor as well as a vector
+            return axes == null || axes.isFloat() || axes.dims().length > 1 ? null : axes.ints();
         }
         return node.attrInts("axes");
     }
@@ -211,6 +261,9 @@ final class ConstantFolder {
         int rank = x.dims().length + axes.length;
         boolean[] inserted = new boolean[rank];
         for (long a : axes) {
+            if (!isAxis(a, rank) || inserted[(int) normalize(a, rank)]) {
+                return null;
+            }
             inserted[(int) normalize(a, rank)] = true;
         }
         long[] dims = new long[rank];
@@ -227,6 +280,9 @@ final class ConstantFolder {
             removed[i] = axes == null && x.dims()[i] == 1;
         }
         for (long a : axes == null ? new long[0] : axes) {
+            if (!isAxis(a, rank) || x.dims()[(int) normalize(a, rank)] != 1) {
+                return null;
+            }
             removed[(int) normalize(a, rank)] = true;
         }
         long[] dims = new long[rank];
@@ -239,12 +295,29 @@ final class ConstantFolder {
         return new Small(x.type(), Arrays.copyOf(dims, kept), x.ints(), x.floats());
     }
 
-    private static Small concat(List<Small> parts, int axisAttr) {
+    private static Small concat(List<Small> parts, long axisAttr) {
         Small first = parts.get(0);
-        int axis = (int) normalize(axisAttr, first.dims().length);
+        int rank = first.dims().length;
+        if (!isAxis(axisAttr, rank)) {
+            return null;
+        }
+        int axis = (int) normalize(axisAttr, rank);
+        for (Small p : parts) {
+            if (p.type() != first.type() || p.dims().length != rank) {
+                return null;
+            }
+            for (int d = 0; d < rank; d++) {
+                if (d != axis && p.dims()[d] != first.dims()[d]) {
+                    return null;
+                }
+            }
+        }
         long outer = numel(Arrays.copyOf(first.dims(), axis));
         long[] dims = first.dims().clone();
         dims[axis] = parts.stream().mapToLong(p -> p.dims()[axis]).sum();
+        if (numel(dims) > MAX_ELEMENTS) {
+            return null;
+        }
         int[] offsets = new int[parts.size()];
         for (int p = 1; p < parts.size(); p++) {
             offsets[p] = offsets[p - 1] + parts.get(p - 1).size();
@@ -276,8 +349,11 @@ final class ConstantFolder {
         return out;
     }
 
-    private static Small gather(Small data, Small indices, int axisAttr) {
+    private static Small gather(Small data, Small indices, long axisAttr) {
         int rank = data.dims().length;
+        if (indices.isFloat() || !isAxis(axisAttr, rank)) {
+            return null;
+        }
         int axis = (int) normalize(axisAttr, rank);
         long axisSize = data.dims()[axis];
         long outer = numel(Arrays.copyOf(data.dims(), axis));
@@ -286,6 +362,9 @@ final class ConstantFolder {
         System.arraycopy(data.dims(), 0, dims, 0, axis);
         System.arraycopy(indices.dims(), 0, dims, axis, indices.dims().length);
         System.arraycopy(data.dims(), axis + 1, dims, axis + indices.dims().length, rank - axis - 1);
+        if (numel(dims) > MAX_ELEMENTS) {
+            return null;
+        }
         int[] index = new int[(int) numel(dims)];
         int at = 0;
         for (long o = 0; o < outer; o++) {
@@ -305,21 +384,35 @@ final class ConstantFolder {
     private static Small slice(List<Small> in) {
         Small data = in.get(0);
         int rank = data.dims().length;
-        long[] starts = in.get(1).ints();
-        long[] ends = in.get(2).ints();
-        long[] axes = in.size() > 3 && in.get(3) != null ? in.get(3).ints() : null;
-        long[] steps = in.size() > 4 && in.get(4) != null ? in.get(4).ints() : null;
+        long[] starts = vectorInts(in.get(1));
+        long[] ends = vectorInts(in.get(2));
+        long[] axes = in.size() > 3 && in.get(3) != null ? vectorInts(in.get(3)) : null;
+        long[] steps = in.size() > 4 && in.get(4) != null ? vectorInts(in.get(4)) : null;
+        if (starts == null || ends == null || ends.length != starts.length
+                || in.size() > 3 && in.get(3) != null && (axes == null || axes.length != starts.length)
+                || in.size() > 4 && in.get(4) != null && (steps == null || steps.length != starts.length)) {
+            return null;
+        }
+        boolean[] sliced = new boolean[rank];
         long[] first = new long[rank];
         long[] step = new long[rank];
         long[] dims = data.dims().clone();
         Arrays.fill(step, 1);
         for (int i = 0; i < starts.length; i++) {
-            int axis = (int) normalize(axes == null ? i : axes[i], rank);
+            long a = axes == null ? i : axes[i];
+            if (!isAxis(a, rank) || sliced[(int) normalize(a, rank)]) {
+                return null;
+            }
+            int axis = (int) normalize(a, rank);
+            sliced[axis] = true;
             long size = data.dims()[axis];
             long s = steps == null ? 1 : steps[i];
             if (s == 0) {
                 return null;
             }
+            // a step beyond the axis size takes one element either way; capping it keeps the arithmetic in range
+            long maxStep = Math.max(size, 1);
+            s = Math.max(-maxStep, Math.min(maxStep, s));
             long begin = normalize(starts[i], size);
             long end = normalize(ends[i], size);
             begin = s > 0 ? clamp(begin, 0, size) : clamp(begin, 0, size - 1);
@@ -327,7 +420,7 @@ final class ConstantFolder {
             long count = s > 0 ? (end - begin + s - 1) / s : (begin - end - s - 1) / -s;
             first[axis] = begin;
             step[axis] = s;
-            dims[axis] = Math.max(0, count);
+            dims[axis] = size == 0 ? 0 : Math.max(0, count);
         }
         int n = (int) numel(dims);
         int[] index = new int[n];
@@ -345,7 +438,7 @@ final class ConstantFolder {
         return take(data, data.type(), dims, index);
     }
 
-    private static Small cast(Small x, int toCode) {
+    private static Small cast(Small x, long toCode) {
         DataType to = Arrays.stream(DataType.values()).filter(t -> t.onnxCode() == toCode).findFirst().orElse(null);
         boolean toFloat = to == DataType.FLOAT || to == DataType.FLOAT16 || to == DataType.BFLOAT16;
         boolean toInt = to == DataType.INT64 || to == DataType.INT32 || to == DataType.INT8 || to == DataType.UINT8
@@ -377,7 +470,7 @@ final class ConstantFolder {
 
     private static Small binary(String op, Small a, Small b) {
         long[] dims = broadcast(a.dims(), b.dims());
-        if (dims == null || a.type() != b.type()) {
+        if (dims == null || a.type() != b.type() || numel(dims) > MAX_ELEMENTS) {
             return null;
         }
         int[] ia = broadcastIndex(a.dims(), dims);
@@ -438,7 +531,7 @@ final class ConstantFolder {
     private static Small where(Small cond, Small x, Small y) {
         long[] dims = broadcast(cond.dims(), x.dims());
         dims = dims == null ? null : broadcast(dims, y.dims());
-        if (dims == null || x.type() != y.type()) {
+        if (dims == null || cond.type() != DataType.BOOL || x.type() != y.type() || numel(dims) > MAX_ELEMENTS) {
             return null;
         }
         int[] ic = broadcastIndex(cond.dims(), dims);
@@ -461,16 +554,20 @@ final class ConstantFolder {
     }
 
     private static Small constantOfShape(Small shape, TensorData value) {
-        long[] dims = shape.ints();
-        if (numel(dims) > MAX_ELEMENTS) {
+        long[] dims = vectorInts(shape);
+        if (dims == null || Arrays.stream(dims).anyMatch(d -> d < 0) || numel(dims) > MAX_ELEMENTS) {
             return null;
         }
         Small fill = value == null ? new Small(DataType.FLOAT, new long[] {1}, null, new float[] {0}) : read(value);
-        return fill == null ? null : take(fill, fill.type(), dims, new int[(int) numel(dims)]);
+        return fill == null || fill.size() != 1 ? null : take(fill, fill.type(), dims, new int[(int) numel(dims)]);
     }
 
     private static Small expand(Small x, Small shape) {
-        long[] dims = broadcast(x.dims(), shape.ints());
+        long[] target = vectorInts(shape);
+        if (target == null || Arrays.stream(target).anyMatch(d -> d < 0)) {
+            return null;
+        }
+        long[] dims = broadcast(x.dims(), target);
         if (dims == null || numel(dims) > MAX_ELEMENTS) {
             return null;
         }
@@ -478,7 +575,12 @@ final class ConstantFolder {
     }
 
     private static Small reshape(Small x, Small shape, boolean allowZero) {
-        long[] dims = shape.ints().clone();
+        long[] requested = vectorInts(shape);
+        if (requested == null || Arrays.stream(requested).anyMatch(d -> d < -1)
+                || Arrays.stream(requested).filter(d -> d == -1).count() > 1) {
+            return null;
+        }
+        long[] dims = requested.clone();
         int inferred = -1;
         long known = 1;
         for (int i = 0; i < dims.length; i++) {

@@ -14,6 +14,7 @@ import java.util.Deque;
 import java.util.EnumSet;
 import java.util.HashMap;
 import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -164,8 +165,11 @@ public final class PrecisionPass implements GraphPass {
         private final PassResult.Builder result;
         /** The type each originally float32 value ends up with. */
         private final Map<Value, DataType> types = new IdentityHashMap<>();
-        /** The type each input slot of a compute node requires (null: no requirement). */
-        private final Map<Node, DataType[]> required = new IdentityHashMap<>();
+        /**
+         * The type each input slot of a compute node requires (null: no requirement). In node order:
+         * Casts are inserted in its iteration order, and an identity-hash order would differ per run.
+         */
+        private final Map<Node, DataType[]> required = new LinkedHashMap<>();
         /** Types that readers want for initializers and type-source outputs, decided after the readers. */
         private final Map<Value, Set<DataType>> wants = new IdentityHashMap<>();
         private final Map<Value, Map<DataType, Value>> casts = new IdentityHashMap<>();

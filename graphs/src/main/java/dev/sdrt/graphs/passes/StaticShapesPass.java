@@ -9,7 +9,6 @@ import dev.sdrt.graphs.ir.Shape;
 import dev.sdrt.graphs.ir.Value;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -137,7 +136,7 @@ public final class StaticShapesPass implements GraphPass {
             return result.end(graph);
         }
 
-        Map<Value, Shape> original = new IdentityHashMap<>();
+        Map<Value, Shape> original = new LinkedHashMap<>(); // graph order, so the report lists values the same way each run
         for (Value v : graph.values().values()) {
             if (!v.isConstant()) {
                 original.put(v, v.shape());

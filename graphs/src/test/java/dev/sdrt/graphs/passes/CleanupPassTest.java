@@ -150,6 +150,37 @@ class CleanupPassTest {
         assertThat(runUnoptimized(model, in).get("y").toFloatArray()).containsExactly(before.get("y").toFloatArray());
     }
 
+    /** Nodes ONNX Runtime would reject stay as they are, for the checker to name; folding them must not throw. */
+    @Test
+    void leavesInvalidNodesUnfolded() {
+        Graph g = new Graph("invalid");
+        Value v = g.constant("v", TensorData.vector(2, 3));
+        Value scalar = g.constant("s", TensorData.scalar(1L));
+        List<Value> invalid = List.of(
+                g.op("Gather", "axis_out_of_range", List.of(v, scalar), Map.of("axis", 5L)),
+                g.op("Gather", "axis_wraps_in_int", List.of(v, scalar), Map.of("axis", (1L << 32))),
+                g.op("Concat", "ranks_differ", List.of(v, scalar), Map.of("axis", 0L)),
+                g.op("Unsqueeze", "repeated_axis", v, g.constant("twice", TensorData.vector(0, 0))),
+                g.op("Squeeze", "not_one", v, g.constant("ax0", TensorData.vector(0))),
+                g.op("Reshape", "minus_two", v, g.constant("bad_shape", TensorData.vector(-2, -1))),
+                g.op("ConstantOfShape", "negative", g.constant("neg", TensorData.vector(-3))),
+                g.op("Expand", "negative_expand", v, g.constant("neg2", TensorData.vector(-1, 2))),
+                g.op("Slice", "float_starts", v, g.constant("fs", TensorData.ofFloats(new long[] {1}, 0f)),
+                        g.constant("e", TensorData.vector(1))),
+                g.op("Where", "float_condition", g.constant("fc", TensorData.scalar(1f)), v, v),
+                g.op("Cast", "unknown_type", List.of(v), Map.of("to", 1L << 32 | 7)),
+                g.addNode("Add", "omitted", java.util.Arrays.asList(null, v), 1).output(0),
+                g.addNode("Shape", "omitted_shape", java.util.Arrays.asList((Value) null), 1).output(0),
+                g.op("Sub", "three_inputs", v, v, v));
+        Value sum = g.op("Concat", "all", invalid, Map.of("axis", 0L));
+        g.addOutput(sum);
+        int before = g.nodes().size();
+
+        new CleanupPass().apply(new OnnxModel(g, 17));
+
+        assertThat(g.nodes()).hasSize(before);
+    }
+
     private Map<String, Tensor> runUnoptimized(OnnxModel model, Tensor x) {
         try (OrtRunner runner = OrtRunner.builder(PassTesting.save(model, dir)).optimizationLevel(OrtOptLevel.NONE).build()) {
             return runner.run(Map.of("x", x));
