@@ -37,7 +37,7 @@ final class ExportCommand implements Callable<Integer> {
         String arch;
     }
 
-    @Option(names = "--out", paramLabel = "FILE.onnx", required = true, description = "output model (weights over 256 MiB go to FILE.onnx.data)")
+    @Option(names = "--out", paramLabel = "FILE.onnx", required = true, description = "output model (weights over 256 MiB go to a data file beside it, FILE.onnx.<content hash>.data)")
     Path out;
 
     @Option(names = "--component", paramLabel = "NAME", completionCandidates = ComponentNames.class,
@@ -125,15 +125,14 @@ final class ExportCommand implements Callable<Integer> {
         }
         out.flush();
         saveShowingProgress(result.model(), this.out, spec.commandLine().getErr());
-        out.printf("wrote %s (%s)%s in %.1f s%n", this.out, InspectCommand.human(Files.size(this.out)),
-                Files.exists(dataFile()) ? " + " + dataFile().getFileName() + " (" + InspectCommand.human(Files.size(dataFile())) + ")" : "",
+        StringBuilder data = new StringBuilder();
+        for (Path file : OnnxModel.externalDataFiles(this.out)) {
+            data.append(" + ").append(file.getFileName()).append(" (").append(InspectCommand.human(Files.size(file))).append(')');
+        }
+        out.printf("wrote %s (%s)%s in %.1f s%n", this.out, InspectCommand.human(Files.size(this.out)), data,
                 (System.nanoTime() - start) / 1e9);
         out.flush();
         return 0;
-    }
-
-    private Path dataFile() {
-        return out.resolveSibling(out.getFileName() + ".data");
     }
 
     /**

@@ -1,7 +1,7 @@
 package dev.sdrt.cli;
 
-import dev.sdrt.graphs.OnnxChecker;
 import dev.sdrt.graphs.OnnxModel;
+import dev.sdrt.graphs.SaveOptions;
 import dev.sdrt.graphs.passes.PassPipeline;
 import dev.sdrt.graphs.passes.PassResult;
 import java.io.PrintWriter;
@@ -84,7 +84,7 @@ final class OptimizeCommand implements Callable<Integer> {
     @Option(names = "--scales", paramLabel = "FILE.json", description = "activation scales for qdq (from 'sdrt calibrate')")
     Path scales;
 
-    @Option(names = "--no-check", description = "skip the ONNX checker on the result")
+    @Option(names = "--no-check", description = "skip the ONNX checker on the result (it runs before --out is replaced)")
     boolean noCheck;
 
     @Spec
@@ -100,10 +100,8 @@ final class OptimizeCommand implements Callable<Integer> {
         OnnxModel model = OnnxModel.load(in);
         List<PassResult> results = pipeline.run(model);
         log.print(PassPipeline.summary(results));
-        model.save(out);
-        if (!noCheck) {
-            OnnxChecker.check(out);
-        }
+        // checked before it replaces --out: a model the checker rejects never overwrites a good one
+        model.save(out, SaveOptions.defaults().withCheck(!noCheck));
         log.printf("wrote %s (%s)%n", out, InspectCommand.human(Files.size(out)));
         log.flush();
         return 0;

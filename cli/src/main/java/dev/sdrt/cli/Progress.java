@@ -1,5 +1,6 @@
 package dev.sdrt.cli;
 
+import dev.sdrt.graphs.OnnxModel;
 import dev.sdrt.runtime.pipeline.LoadListener;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -157,11 +158,14 @@ public final class Progress implements AutoCloseable {
         };
     }
 
-    /** The bytes of {@code file} and of the {@code FILE.data} beside it, where sdrt's exports keep large weights. */
+    /** The bytes of the model {@code file} and of the external data files it points to. */
     static long withExternalData(Path file) {
         try {
-            Path data = file.resolveSibling(file.getFileName() + ".data");
-            return Files.size(file) + (Files.isRegularFile(data) ? Files.size(data) : 0);
+            long bytes = Files.size(file);
+            for (Path data : OnnxModel.externalDataFiles(file)) {
+                bytes += Files.size(data);
+            }
+            return bytes;
         } catch (IOException unreadable) {
             // the loader reports the file's problem itself
             return 0;
