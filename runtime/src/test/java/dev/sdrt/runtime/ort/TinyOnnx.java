@@ -7,9 +7,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
- * Writes tiny ONNX models made of Identity nodes, encoding the protobuf by hand so that the runtime
- * tests need no ONNX library: enough to give a model inputs and outputs of any element type with
- * fixed, named dynamic or unnamed dynamic dimensions.
+ * Writes tiny ONNX models of single-output nodes (Identity, Add, ...), encoding the protobuf by hand
+ * so that the runtime tests need no ONNX library: enough to give a model inputs and outputs of any
+ * element type with fixed, named dynamic or unnamed dynamic dimensions.
  *
  * <pre>
  * new TinyOnnx().input("x", TinyOnnx.FLOAT, "batch", 3L).identity("x", "y").output("y", TinyOnnx.FLOAT, "batch", 3L)
@@ -17,44 +17,51 @@ import java.nio.file.Path;
  *
  * Dimensions are given as a Long (fixed), a String (named dynamic) or null (unnamed dynamic).
  */
-final class TinyOnnx {
+public final class TinyOnnx {
 
     // TensorProto.DataType values.
-    static final int FLOAT = 1;
-    static final int UINT8 = 2;
-    static final int INT8 = 3;
-    static final int UINT16 = 4;
-    static final int INT32 = 6;
-    static final int INT64 = 7;
-    static final int BOOL = 9;
-    static final int FLOAT16 = 10;
-    static final int DOUBLE = 11;
-    static final int BFLOAT16 = 16;
+    public static final int FLOAT = 1;
+    public static final int UINT8 = 2;
+    public static final int INT8 = 3;
+    public static final int UINT16 = 4;
+    public static final int INT32 = 6;
+    public static final int INT64 = 7;
+    public static final int BOOL = 9;
+    public static final int FLOAT16 = 10;
+    public static final int DOUBLE = 11;
+    public static final int BFLOAT16 = 16;
 
     private final ByteArrayOutputStream graph = new ByteArrayOutputStream();
     private final ByteArrayOutputStream inputs = new ByteArrayOutputStream();
     private final ByteArrayOutputStream outputs = new ByteArrayOutputStream();
 
-    TinyOnnx input(String name, int elementType, Object... dims) {
+    public TinyOnnx input(String name, int elementType, Object... dims) {
         writeBytes(inputs, 11, valueInfo(name, elementType, dims)); // GraphProto.input
         return this;
     }
 
-    TinyOnnx output(String name, int elementType, Object... dims) {
+    public TinyOnnx output(String name, int elementType, Object... dims) {
         writeBytes(outputs, 12, valueInfo(name, elementType, dims)); // GraphProto.output
         return this;
     }
 
-    TinyOnnx identity(String input, String output) {
+    public TinyOnnx identity(String input, String output) {
+        return node("Identity", output, input);
+    }
+
+    /** A node of {@code op} with one output and the given inputs, in order. */
+    public TinyOnnx node(String op, String output, String... inputs) {
         ByteArrayOutputStream node = new ByteArrayOutputStream();
-        writeString(node, 1, input); // NodeProto.input
+        for (String input : inputs) {
+            writeString(node, 1, input); // NodeProto.input
+        }
         writeString(node, 2, output); // NodeProto.output
-        writeString(node, 4, "Identity"); // NodeProto.op_type
+        writeString(node, 4, op); // NodeProto.op_type
         writeBytes(graph, 1, node.toByteArray()); // GraphProto.node
         return this;
     }
 
-    Path write(Path file) throws IOException {
+    public Path write(Path file) throws IOException {
         ByteArrayOutputStream graphProto = new ByteArrayOutputStream();
         graphProto.writeBytes(graph.toByteArray());
         writeString(graphProto, 2, "tiny"); // GraphProto.name
