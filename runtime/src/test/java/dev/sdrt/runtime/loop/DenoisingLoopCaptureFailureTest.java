@@ -66,56 +66,19 @@ class DenoisingLoopCaptureFailureTest {
     }
 
     /** The CPU loop device, except that every capture records the work and then fails, as a refused CUDA graph capture does. */
-    private static final class RefusingCaptures implements LoopDevice {
-        final CpuLoopDevice cpu = new CpuLoopDevice(1);
+    private static final class RefusingCaptures extends ForwardingLoopDevice {
         int captures;
 
-        @Override
-        public LoopModel load(Path model) {
-            return cpu.load(model);
-        }
-
-        @Override
-        public DeviceTensor allocate(String label, DType dtype, long... shape) {
-            return cpu.allocate(label, dtype, shape);
-        }
-
-        @Override
-        public void free(DeviceTensor tensor) {
-            cpu.free(tensor);
-        }
-
-        @Override
-        public void upload(List<DeviceTensor> targets, List<Tensor> sources) {
-            cpu.upload(targets, sources);
-        }
-
-        @Override
-        public void launch(LoopModel model, Map<String, DeviceTensor> inputs, Map<String, DeviceTensor> outputs) {
-            cpu.launch(model, inputs, outputs);
+        RefusingCaptures() {
+            super(new CpuLoopDevice(1));
         }
 
         @Override
         public Replay capture(Runnable work) {
             captures++;
-            cpu.capture(work).close(); // the launches are checked and recorded; ending the capture is what fails
+            delegate.capture(work).close(); // the launches are checked and recorded; ending the capture is what fails
             throw new CaptureFailedException("injected: operation not permitted when stream is capturing",
                     new IllegalStateException("cudaErrorStreamCaptureUnsupported"));
-        }
-
-        @Override
-        public List<Tensor> download(DeviceTensor... sources) {
-            return cpu.download(sources);
-        }
-
-        @Override
-        public long synchronizations() {
-            return cpu.synchronizations();
-        }
-
-        @Override
-        public void close() {
-            cpu.close();
         }
 
         @Override

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import dev.sdrt.runtime.Fixtures;
 import dev.sdrt.runtime.loop.CpuLoopDevice;
 import dev.sdrt.runtime.loop.DeviceTensor;
+import dev.sdrt.runtime.loop.ForwardingLoopDevice;
 import dev.sdrt.runtime.loop.LoopDevice;
 import dev.sdrt.runtime.loop.LoopModel;
 import dev.sdrt.runtime.ort.OrtRunner;
@@ -24,65 +25,38 @@ import org.junit.jupiter.api.Test;
 class LoopDeviceDenoiserTest {
 
     /** The CPU loop device, counting the calls the denoiser makes of it. */
-    private static final class CountingDevice implements LoopDevice {
-        final CpuLoopDevice cpu = new CpuLoopDevice(2);
+    private static final class CountingDevice extends ForwardingLoopDevice {
         final List<String> allocated = new ArrayList<>();
         final List<String> freed = new ArrayList<>();
         int uploads;
         int launches;
 
-        @Override
-        public LoopModel load(Path model) {
-            return cpu.load(model);
+        CountingDevice() {
+            super(new CpuLoopDevice(2));
         }
 
         @Override
         public DeviceTensor allocate(String label, DType dtype, long... shape) {
             allocated.add(label + Tensor.formatShape(shape));
-            return cpu.allocate(label, dtype, shape);
+            return delegate.allocate(label, dtype, shape);
         }
 
         @Override
         public void free(DeviceTensor tensor) {
             freed.add(tensor.label() + Tensor.formatShape(tensor.shape()));
-            cpu.free(tensor);
+            delegate.free(tensor);
         }
 
         @Override
         public void upload(List<DeviceTensor> targets, List<Tensor> sources) {
             uploads++;
-            cpu.upload(targets, sources);
+            delegate.upload(targets, sources);
         }
 
         @Override
         public void launch(LoopModel model, Map<String, DeviceTensor> inputs, Map<String, DeviceTensor> outputs) {
             launches++;
-            cpu.launch(model, inputs, outputs);
-        }
-
-        @Override
-        public Replay capture(Runnable work) {
-            return cpu.capture(work);
-        }
-
-        @Override
-        public List<Tensor> download(DeviceTensor... sources) {
-            return cpu.download(sources);
-        }
-
-        @Override
-        public long synchronizations() {
-            return cpu.synchronizations();
-        }
-
-        @Override
-        public void close() {
-            cpu.close();
-        }
-
-        @Override
-        public String toString() {
-            return cpu.toString();
+            delegate.launch(model, inputs, outputs);
         }
     }
 
