@@ -165,7 +165,8 @@ def run_case(pipe, ref, case, **kwargs):
 
 def ancestral_table(config, steps, ref):
     """σ_up and σ_down of each ancestral Euler step, measured with diffusers' step: sample 0, ε = 1."""
-    sched = EulerAncestralDiscreteScheduler.from_config(config)
+    # σ_up and σ_down do not depend on the prediction type; ε-prediction makes the step's algebra below hold
+    sched = EulerAncestralDiscreteScheduler.from_config(config, prediction_type="epsilon")
     sched.set_timesteps(steps)
     module = sys.modules[EulerAncestralDiscreteScheduler.__module__]
     rows = []
@@ -267,9 +268,10 @@ def make_sdxl(folder, seed):
     latents = starting_latents(seed + 5, 4)
     save(ref, "in_latents", latents.numpy())
     text_cases(pipe, ref, config, latents, SCHEDULERS)
-    # an empty negative prompt: SDXL's force_zeros_for_empty_prompt zeroes the unconditional embeddings
+    # no negative prompt (None): SDXL's force_zeros_for_empty_prompt zeroes the unconditional embeddings.
+    # (An explicit negative_prompt="" is encoded as text instead; sdrt's "" means "none given".)
     pipe.scheduler = EulerDiscreteScheduler.from_config(config)
-    run_case(pipe, ref, "euler_empty_negative", prompt=PROMPT, negative_prompt="", guidance_scale=GUIDANCE,
+    run_case(pipe, ref, "euler_no_negative", prompt=PROMPT, guidance_scale=GUIDANCE,
              num_inference_steps=STEPS, height=SIZE, width=SIZE, latents=latents.clone())
     clean(root)
 

@@ -137,10 +137,11 @@ class DiffusersPipelineMatchTest {
     }
 
     @Test
-    void sdxlZeroesAnEmptyNegativePromptAsDiffusersDoes() throws Exception {
+    /** No negative prompt: diffusers' negative_prompt=None, which SDXL (force_zeros_for_empty_prompt) turns into zeros. */
+    void sdxlZeroesAnAbsentNegativePromptAsDiffusersDoes() throws Exception {
         GenerationRequest r = GenerationRequest.of(PROMPT).withGuidanceScale(GUIDANCE).withSteps(STEPS).withSize(SIZE, SIZE)
                 .withScheduler("euler").withInitialLatents(Npy.read(reference("pipe_sdxl", "in_latents")));
-        assertMatches(pipeline("pipe_sdxl", false).generate(r, (d, t) -> { }), "pipe_sdxl", "euler_empty_negative");
+        assertMatches(pipeline("pipe_sdxl", false).generate(r, (d, t) -> { }), "pipe_sdxl", "euler_no_negative");
     }
 
     static void assertMatches(GeneratedImage image, String fixture, String stem) throws Exception {
