@@ -25,7 +25,8 @@ import diffusers
 from diffusers import (AutoencoderKL, DDIMScheduler, DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler,
                        EulerDiscreteScheduler, FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel,
                        StableDiffusion3Img2ImgPipeline, StableDiffusion3Pipeline, StableDiffusionImg2ImgPipeline,
-                       StableDiffusionPipeline, StableDiffusionXLPipeline, UNet2DConditionModel)
+                       StableDiffusionPipeline, StableDiffusionXLImg2ImgPipeline, StableDiffusionXLPipeline,
+                       UNet2DConditionModel)
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 import transformers.tokenization_utils_base as _tub
 
@@ -196,9 +197,9 @@ def text_cases(pipe, ref, config, latents, schedulers, extra=None):
         run_case(pipe, ref, name.replace("+", "p"), **args)
 
 
-def img2img_case(pipe_cls, components, ref, config, scheduler, noise, init_image, extra=None):
+def img2img_case(pipe_cls, components, ref, config, scheduler, noise, init_image, extra=None, **pipe_kwargs):
     """Image to image with the encoder's mean and given noise in place of diffusers' two generator draws."""
-    pipe = pipe_cls(**components)
+    pipe = pipe_cls(**components, **pipe_kwargs)
     pipe.scheduler = SCHEDULERS.get(scheduler, lambda c: FlowMatchEulerDiscreteScheduler.from_config(c))(config)
     module = sys.modules[pipe_cls.__module__]
     original_retrieve, original_randn = module.retrieve_latents, module.randn_tensor
@@ -273,6 +274,10 @@ def make_sdxl(folder, seed):
     pipe.scheduler = EulerDiscreteScheduler.from_config(config)
     run_case(pipe, ref, "euler_no_negative", prompt=PROMPT, guidance_scale=GUIDANCE,
              num_inference_steps=STEPS, height=SIZE, width=SIZE, latents=latents.clone())
+    noise = starting_latents(seed + 6, 4)
+    save(ref, "in_img2img_noise", noise.numpy())
+    img2img_case(StableDiffusionXLImg2ImgPipeline, components, ref, config, "euler", noise, init_image(),
+                 add_watermarker=False)
     clean(root)
 
 

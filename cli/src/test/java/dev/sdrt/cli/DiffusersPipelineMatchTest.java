@@ -110,6 +110,7 @@ class DiffusersPipelineMatchTest {
                     out.add(Arguments.of(fixture, s, "img2img_" + s.replace("+", "p"), true, device));
                 }
             }
+            out.add(Arguments.of("pipe_sdxl", "euler", "img2img_euler", true, device));
             out.add(Arguments.of("pipe_sd3", "flow-euler", "flow-euler", false, device));
             out.add(Arguments.of("pipe_sd3", "flow-euler", "img2img_flow-euler", true, device));
         }
