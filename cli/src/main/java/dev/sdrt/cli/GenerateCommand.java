@@ -10,6 +10,9 @@ import dev.sdrt.runtime.pipeline.LoadListener;
 import dev.sdrt.runtime.pipeline.Pipeline;
 import dev.sdrt.runtime.pipeline.PipelineSpec;
 import dev.sdrt.runtime.scheduler.Schedulers;
+import dev.sdrt.runtime.tensor.DType;
+import dev.sdrt.runtime.tensor.Npy;
+import dev.sdrt.runtime.tensor.Tensor;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -87,6 +90,12 @@ final class GenerateCommand implements Callable<Integer> {
             description = "image to image: share of the schedule that runs, in (0, 1]; lower keeps more of the picture (default 0.8)")
     double strength;
 
+    @Option(names = "--init-latents", paramLabel = "FILE.npy",
+            description = "start from these latents (float32 .npy, [batch, channels, height/f, width/f]) instead of the"
+                    + " seed's draw, as diffusers' latents= argument: scaled by the scheduler's initial sigma; with"
+                    + " --init-image, the noise mixed into the encoded picture")
+    Path initLatents;
+
     @Option(names = "--deepcache", paramLabel = "N", defaultValue = "1",
             description = "DeepCache: full UNet every N steps, shallow UNet with the cached feature between (default 1: off)")
     int deepCache;
@@ -142,6 +151,13 @@ final class GenerateCommand implements Callable<Integer> {
                 image = image.resized(width, height);
             }
             request = request.withInitImage(image, strength);
+        }
+        if (initLatents != null) {
+            Tensor latents = Npy.read(initLatents);
+            if (latents.dtype() != DType.FLOAT32) {
+                throw new IllegalArgumentException(initLatents + " holds " + latents.dtype() + "; --init-latents needs float32");
+            }
+            request = request.withInitialLatents(latents);
         }
         PrintWriter log = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();

@@ -309,6 +309,15 @@ public final class Pipeline implements AutoCloseable {
             }
             SchedulePlan.img2imgStart(r.steps(), r.strength());
         }
+        if (r.initialLatents() != null) {
+            long[] expected = {r.batchSize(), spec.latentChannels, r.height() / spec.vaeScaleFactor, r.width() / spec.vaeScaleFactor};
+            if (!Arrays.equals(r.initialLatents().shape(), expected)) {
+                throw new IllegalArgumentException("initial latents are " + Tensor.formatShape(r.initialLatents().shape())
+                        + " but a batch of " + r.batchSize() + " at " + r.width() + "x" + r.height() + " starts from "
+                        + Tensor.formatShape(expected) + " ([batch, latent channels, height / " + spec.vaeScaleFactor
+                        + ", width / " + spec.vaeScaleFactor + "])");
+            }
+        }
         checkMemory(r);
     }
 
@@ -462,7 +471,11 @@ public final class Pipeline implements AutoCloseable {
             GaussianNoise noise = new GaussianNoise(job.request().seed());
             noises.add(noise);
             int n = perImage * job.request().batchSize();
-            float[] initial = noise.next(n);
+            // Given latents replace the seed's first draw, which is still taken so that the step noise
+            // of ancestral samplers is the same with and without them.
+            float[] drawn = noise.next(n);
+            Tensor given = job.request().initialLatents();
+            float[] initial = given != null ? given.toFloatArray() : drawn;
             if (fromImage) {
                 float[] clean = encodeImage(job.request().initImage(), job.request().batchSize(), latentH, latentW);
                 plan.noiseSample(clean, initial);

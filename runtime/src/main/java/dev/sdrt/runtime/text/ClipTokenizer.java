@@ -188,8 +188,29 @@ public final class ClipTokenizer {
         return idsByToken.size();
     }
 
-    /** The BPE tokens of {@code text}, without start and end tokens. */
+    /**
+     * The BPE tokens of {@code text}, without start and end tokens. A pad token other than the start
+     * and end tokens (SD 2.x and SDXL's second tokenizer pad with "!") is a special token to
+     * transformers too: it splits the raw text at each occurrence and stands for itself, as one token
+     * without the end-of-word mark, so "snow!" is "snow" then "!" rather than "snow" then "!</w>".
+     */
     public List<String> tokenize(String text) {
+        String pad = tokensById.get(padId);
+        if (pad == null || pad.equals(START_OF_TEXT) || pad.equals(END_OF_TEXT) || !text.contains(pad)) {
+            return tokenizeSegment(text);
+        }
+        List<String> tokens = new ArrayList<>();
+        int from = 0;
+        for (int at = text.indexOf(pad); at >= 0; at = text.indexOf(pad, from)) {
+            tokens.addAll(tokenizeSegment(text.substring(from, at)));
+            tokens.add(pad);
+            from = at + pad.length();
+        }
+        tokens.addAll(tokenizeSegment(text.substring(from)));
+        return tokens;
+    }
+
+    private List<String> tokenizeSegment(String text) {
         List<String> tokens = new ArrayList<>();
         Matcher words = WORD.matcher(clean(text));
         while (words.find()) {

@@ -220,6 +220,19 @@ class ClipTokenizerTest {
         assertThat(padded).containsExactly(BOS, EOS, 0, 0, 0);
     }
 
+    /** transformers makes the pad token special, so "!" (SD 2.x's pad) splits the text and is its own token. */
+    @Test
+    void aPadTokenOtherThanEndOfTextSplitsThePromptAsTransformersDoes() {
+        ClipTokenizer bang = TOKENIZER.withPadToken("!");
+        java.util.List<String> expected = new java.util.ArrayList<>(TOKENIZER.tokenize("a fox"));
+        expected.add("!");
+        expected.addAll(TOKENIZER.tokenize("in snow"));
+        expected.add("!");
+        assertThat(bang.tokenize("a fox!in snow!")).containsExactlyElementsOf(expected);
+        assertThat(bang.encode("fox!")).endsWith(0);
+        assertThat(TOKENIZER.tokenize("a fox!")).doesNotContain("!");
+    }
+
     @Test
     void longPromptIsCutToKeepTheEndToken() {
         String prompt = String.join(" ", Collections.nCopies(100, "hello"));
