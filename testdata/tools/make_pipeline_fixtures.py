@@ -1,7 +1,8 @@
 """Makes the end-to-end pipeline fixtures under testdata/pipe_*/ (see testdata/README.md).
 
-A development tool, not part of the build: run it with the CPU reference environment
-(/work/shared/refenv, diffusers v0.31.0, transformers 4.45.0.dev0, CPU torch 1.13):
+A development tool, not part of the build: run it with a CPU Python environment holding diffusers
+v0.31.0, transformers 4.45.0.dev0 and torch 1.13 (the development machines' reference environment;
+`refpy` is its interpreter, in offline mode):
 
     /opt/refenv/bin/refpy testdata/tools/make_pipeline_fixtures.py testdata
 
