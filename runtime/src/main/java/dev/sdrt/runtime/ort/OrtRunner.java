@@ -5,6 +5,7 @@ import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtLoggingLevel;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import ai.onnxruntime.OrtSession.SessionOptions;
@@ -271,6 +272,9 @@ public final class OrtRunner implements AutoCloseable {
                 options.setInterOpNumThreads(interOpThreads);
                 options.setExecutionMode(interOpThreads > 1 ? ExecutionMode.PARALLEL : ExecutionMode.SEQUENTIAL);
                 options.setOptimizationLevel(optimizationLevel.ortLevel());
+                // ONNX Runtime's warnings (e.g. "Could not find a CPU kernel and hence can't constant fold" on
+                // every fp16 Where) say nothing a user can act on; errors still come back as exceptions.
+                options.setSessionLogLevel(OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR);
                 if (profilePrefix != null) {
                     options.enableProfiling(profilePrefix.toString());
                 }
