@@ -40,8 +40,8 @@ final class ClipTextEncoder implements AutoCloseable {
         return outputs;
     }
 
-    int cacheHits() {
-        return cache.hits();
+    PromptCache.Stats cacheStats() {
+        return cache.stats();
     }
 
     @Override

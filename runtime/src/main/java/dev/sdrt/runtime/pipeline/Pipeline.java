@@ -13,16 +13,24 @@ import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.time.Instant;
+import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Objects;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.LinkedBlockingDeque;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
 /**
@@ -32,14 +40,54 @@ import java.util.concurrent.TimeoutException;
  * {@link PipelineFamily}'s {@link TextConditioner}; everything else is shared.
  *
  * <p>Everything that varies per step comes from a {@link SchedulePlan} computed on the host before
- * the loop. The pipeline is safe to share across threads: {@link #submit} queues requests for one
- * worker, which runs compatible queued requests (same size, steps, scheduler, guidance) together in
- * the denoiser's batch dimension. Each request keeps its own seed, so its images are the same
- * whether it ran alone or in a batch.
+ * the loop. Each request keeps its own seed, so its images are the same whether it ran alone or in a
+ * batch.
+ *
+ * <p>Concurrency: the pipeline is safe to share across threads. {@link #submit} queues a request for
+ * one worker thread and returns at once; the worker takes the oldest waiting request plus every
+ * waiting one that can share its batch ({@link GenerationRequest#batchableWith}, up to
+ * {@link Limits#maxBatchImages()} images) and runs them together in the denoiser's batch dimension.
+ * {@link #generate} runs one request on the calling thread instead, between the worker's batches.
+ * <ul>
+ *   <li>Back-pressure: at most {@link Limits#maxQueueDepth()} requests wait behind the running batch;
+ *       {@code submit} refuses more with a {@link RejectedExecutionException}.
+ *   <li>Cancelling a future, or its deadline passing, completes it at once: a waiting request leaves
+ *       the queue, and a running batch stops at its next step once none of its futures is wanted
+ *       (until then it computes the finished request's images with the others and drops them).
+ *   <li>A request's {@link StepListener} runs on the computing thread, inside the batch; what it
+ *       throws fails only its own request (a {@link CancellationException} cancels it) and it is not
+ *       called again. Other requests in the batch go on.
+ *   <li>{@link #close} cancels every waiting request ({@link CancellationException} "pipeline
+ *       closed"), lets the running batch finish (cancel its futures to stop it sooner), then frees
+ *       the models. Futures completing run their callbacks on the completing thread: the worker, the
+ *       deadline timer, the closing or the cancelling thread.
+ * </ul>
+ * {@link #metrics} reads the queue depth, the outcome counts and the per-stage times.
  */
 public final class Pipeline implements AutoCloseable {
     /** Most images one batched denoiser call serves (before the factor 2 of guidance). */
     public static final int DEFAULT_MAX_BATCH_IMAGES = 4;
+
+    /** Most requests waiting for the worker before {@link #submit} refuses more. */
+    public static final int DEFAULT_MAX_QUEUE_DEPTH = 64;
+
+    /**
+     * How much the worker takes on: at most {@code maxBatchImages} images per batched denoiser call
+     * (before the factor 2 of guidance), and at most {@code maxQueueDepth} requests waiting behind
+     * the running batch.
+     */
+    public record Limits(int maxBatchImages, int maxQueueDepth) {
+        public static final Limits DEFAULT = new Limits(DEFAULT_MAX_BATCH_IMAGES, DEFAULT_MAX_QUEUE_DEPTH);
+
+        public Limits {
+            if (maxBatchImages < 1) {
+                throw new IllegalArgumentException("maxBatchImages must be at least 1");
+            }
+            if (maxQueueDepth < 1) {
+                throw new IllegalArgumentException("maxQueueDepth must be at least 1");
+            }
+        }
+    }
 
     private final Path folder;
     private final PipelineSpec spec;
@@ -49,20 +97,35 @@ public final class Pipeline implements AutoCloseable {
     /** Null when the folder has no VAE encoder (text to image only). */
     private final OrtRunner vaeEncoder;
     private final DenoiseStage stage;
-    private final int maxBatchImages;
-    private final LinkedBlockingDeque<Job> queue = new LinkedBlockingDeque<>();
+    private final Limits limits;
+    /** Guards {@link #queue} and the writes of {@link #closed}, so that nothing joins the queue after close drains it. */
+    private final Object queueLock = new Object();
+    /**
+     * Waiting jobs, oldest first. A set, so that a job whose future completes while it waits
+     * (cancelled, timed out) leaves at once and stops counting against the queue depth.
+     */
+    private final LinkedHashSet<Job> queue = new LinkedHashSet<>();
+    /** Held while a batch runs on the models, and by close while it frees them. */
+    private final Object modelLock = new Object();
+    /** Completes futures at their deadlines; its one daemon thread starts with the first deadline. */
+    private final ScheduledThreadPoolExecutor deadlines;
+    private final PipelineMetrics.Recorder metrics = new PipelineMetrics.Recorder();
     private final Thread worker;
+    /** Written under {@link #queueLock}; read without it where a stale false only means checking again under a lock. */
     private volatile boolean closed;
+    /** Guarded by {@link #modelLock}. */
+    private boolean modelsClosed;
 
-    /** A queued request with its listener, deadline (may be null) and future. */
-    private record Job(GenerationRequest request, StepListener listener, Instant deadline, CompletableFuture<GeneratedImage> future) {
+    /** A request with its listener, its future, and when it was submitted. */
+    private record Job(GenerationRequest request, StepListener listener, CompletableFuture<GeneratedImage> future,
+            long submittedNanos) {
         boolean abandoned() {
             return future.isDone();
         }
     }
 
     private Pipeline(Path folder, PipelineSpec spec, SchedulerConfig schedulerConfig, TextConditioner conditioner,
-            OrtRunner vaeEncoder, DenoiseStage stage, int maxBatchImages) {
+            OrtRunner vaeEncoder, DenoiseStage stage, Limits limits) {
         this.folder = folder;
         this.spec = spec;
         this.family = spec.family();
@@ -70,7 +133,14 @@ public final class Pipeline implements AutoCloseable {
         this.conditioner = conditioner;
         this.vaeEncoder = vaeEncoder;
         this.stage = stage;
-        this.maxBatchImages = maxBatchImages;
+        this.limits = limits;
+        this.deadlines = new ScheduledThreadPoolExecutor(1, task -> {
+            Thread t = new Thread(task, "sdrt-pipeline-deadlines");
+            t.setDaemon(true);
+            return t;
+        });
+        // a request that finishes in time cancels its deadline; the timer should not hold it until then
+        deadlines.setRemoveOnCancelPolicy(true);
         this.worker = new Thread(this::serve, "sdrt-pipeline");
         worker.setDaemon(true);
         worker.start();
@@ -78,7 +148,12 @@ public final class Pipeline implements AutoCloseable {
 
     /** Opens a pipeline folder written by {@code sdrt export-pipeline}; threads 0 means all cores. */
     public static Pipeline open(Path folder, int threads) throws IOException {
-        return open(folder, threads, DEFAULT_MAX_BATCH_IMAGES);
+        return open(folder, threads, Limits.DEFAULT);
+    }
+
+    /** As {@link #open(Path, int)}, with the worker's batch and queue limits. */
+    public static Pipeline open(Path folder, int threads, Limits limits) throws IOException {
+        return open(folder, threads, limits, null, LoadListener.NONE);
     }
 
     public static Pipeline open(Path folder, int threads, int maxBatchImages) throws IOException {
@@ -97,8 +172,18 @@ public final class Pipeline implements AutoCloseable {
     /** As {@link #open(Path, int, int, Denoiser.Opener)}, telling {@code listener} about each model it opens. */
     public static Pipeline open(Path folder, int threads, int maxBatchImages, Denoiser.Opener denoiserOpener,
             LoadListener listener) throws IOException {
+        return open(folder, threads, new Limits(maxBatchImages, DEFAULT_MAX_QUEUE_DEPTH), denoiserOpener, listener);
+    }
+
+    /**
+     * Opens a pipeline with the worker's {@code limits}, whose denoiser comes from {@code
+     * denoiserOpener} (null for a plain ONNX Runtime session), telling {@code listener} about each
+     * model it opens.
+     */
+    public static Pipeline open(Path folder, int threads, Limits limits, Denoiser.Opener denoiserOpener, LoadListener listener)
+            throws IOException {
         PipelineSpec spec = PipelineSpec.read(folder);
-        return open(folder, spec, threads, maxBatchImages, listener, () -> {
+        return open(folder, spec, threads, limits, listener, () -> {
             boolean deepCache = spec.deepCacheFull != null && spec.deepCacheShallow != null;
             List<AutoCloseable> opened = new ArrayList<>();
             try {
@@ -134,9 +219,14 @@ public final class Pipeline implements AutoCloseable {
     /** As {@link #openOnDevice(Path, int, int, LoopDevice, boolean)}, telling {@code listener} about each model it opens. */
     public static Pipeline openOnDevice(Path folder, int threads, int maxBatchImages, LoopDevice device, boolean replay,
             LoadListener listener) throws IOException {
+        return openOnDevice(folder, threads, new Limits(maxBatchImages, DEFAULT_MAX_QUEUE_DEPTH), device, replay, listener);
+    }
+
+    /** As {@link #openOnDevice(Path, int, int, LoopDevice, boolean, LoadListener)}, with the worker's batch and queue limits. */
+    public static Pipeline openOnDevice(Path folder, int threads, Limits limits, LoopDevice device, boolean replay,
+            LoadListener listener) throws IOException {
         PipelineSpec spec = PipelineSpec.read(folder);
-        return open(folder, spec, threads, maxBatchImages, listener,
-                () -> DeviceDenoiseStage.open(folder, spec, device, replay, listener));
+        return open(folder, spec, threads, limits, listener, () -> DeviceDenoiseStage.open(folder, spec, device, replay, listener));
     }
 
     /** Opens what is shared by both kinds of stage: tokenizers, text encoders, the VAE encoder. */
@@ -144,11 +234,8 @@ public final class Pipeline implements AutoCloseable {
         DenoiseStage open() throws IOException;
     }
 
-    private static Pipeline open(Path folder, PipelineSpec spec, int threads, int maxBatchImages, LoadListener listener,
+    private static Pipeline open(Path folder, PipelineSpec spec, int threads, Limits limits, LoadListener listener,
             StageOpener stageOpener) throws IOException {
-        if (maxBatchImages < 1) {
-            throw new IllegalArgumentException("maxBatchImages must be at least 1");
-        }
         PipelineFamily family = spec.family();
         ClipTokenizer tokenizer = ClipTokenizer.load(folder.resolve(spec.tokenizer));
         ClipTokenizer tokenizer2 = family == PipelineFamily.SD ? null : ClipTokenizer.load(folder.resolve(spec.tokenizer2));
@@ -168,7 +255,7 @@ public final class Pipeline implements AutoCloseable {
             DenoiseStage stage = stageOpener.open();
             opened.add(stage);
             TextConditioner conditioner = conditioner(spec, stage, tokenizer, textEncoder, tokenizer2, textEncoder2);
-            return new Pipeline(folder, spec, schedulerConfig, conditioner, vaeEncoder, stage, maxBatchImages);
+            return new Pipeline(folder, spec, schedulerConfig, conditioner, vaeEncoder, stage, limits);
         } catch (IOException | RuntimeException e) {
             closeAll(opened);
             throw e;
@@ -243,54 +330,158 @@ public final class Pipeline implements AutoCloseable {
         return spec;
     }
 
-    /** Queues a request. Cancelling the future stops its work at the next step. */
+    /** Queues a request with no deadline; see {@link #submit(GenerationRequest, StepListener, Instant)}. */
     public CompletableFuture<GeneratedImage> submit(GenerationRequest request, StepListener listener) {
         return submit(request, listener, null);
     }
 
     /**
-     * Queues a request that must finish by {@code deadline} (null for none): past it, the future
-     * fails with a {@link TimeoutException}, whether the request was still queued or running.
+     * Queues a request for the worker and returns its future at once. Cancelling the future drops
+     * the request from the queue; a running batch stops at its next step once none of its requests
+     * is wanted.
+     *
+     * @param listener told after each step, on the worker; {@link StepListener#NONE} for none. What it
+     *     throws fails this request alone, with the exception as the cause.
+     * @param deadline when the request must be done (null for never); the moment it passes, the future
+     *     fails with a {@link TimeoutException}, whether the request was still queued or running
+     * @return the request's future; once the pipeline is closed, one already cancelled ("pipeline closed")
+     * @throws NullPointerException for a null listener
+     * @throws IllegalArgumentException for a request this pipeline cannot serve
+     * @throws RejectedExecutionException when {@link Limits#maxQueueDepth()} requests are already waiting
      */
     public CompletableFuture<GeneratedImage> submit(GenerationRequest request, StepListener listener, Instant deadline) {
+        requireListener(listener);
+        if (closed) {
+            return closedFuture();
+        }
+        GenerationRequest resolved = resolve(request);
+        checkServable(resolved);
+        CompletableFuture<GeneratedImage> future = new CompletableFuture<>();
+        Job job = new Job(resolved, listener, future, System.nanoTime());
+        synchronized (queueLock) {
+            if (closed) {
+                return closedFuture();
+            }
+            if (queue.size() >= limits.maxQueueDepth()) {
+                metrics.rejected();
+                throw new RejectedExecutionException("queue full: " + queue.size() + " requests waiting (max "
+                        + limits.maxQueueDepth() + ")");
+            }
+            queue.add(job);
+            future.whenComplete((image, failure) -> {
+                dequeue(job);
+                metrics.finished(failure);
+            });
+            // Scheduled under the lock: close shuts the timer down only after it has set closed under it.
+            Duration untilDeadline = deadline == null ? null : Duration.between(Instant.now(), deadline);
+            // (a deadline centuries away is as good as none, and its nanoseconds would overflow)
+            if (untilDeadline != null && untilDeadline.compareTo(ChronoUnit.CENTURIES.getDuration()) < 0) {
+                ScheduledFuture<?> timer = deadlines.schedule(() -> expire(job), untilDeadline.toNanos(), TimeUnit.NANOSECONDS);
+                future.whenComplete((image, failure) -> timer.cancel(false));
+            }
+            queueLock.notifyAll();
+        }
+        return future;
+    }
+
+    /**
+     * Runs one request on the calling thread, not batched with others, between the worker's batches.
+     *
+     * @param listener told after each step, on this thread; {@link StepListener#NONE} for none
+     * @throws IllegalStateException once the pipeline is closed
+     */
+    public GeneratedImage generate(GenerationRequest request, StepListener listener) {
+        requireListener(listener);
         if (closed) {
             throw new IllegalStateException("pipeline is closed");
         }
         GenerationRequest resolved = resolve(request);
         checkServable(resolved);
-        CompletableFuture<GeneratedImage> future = new CompletableFuture<>();
-        queue.add(new Job(resolved, listener, deadline, future));
-        return future;
-    }
-
-    /** Runs one request on the calling thread (not batched with others). */
-    public GeneratedImage generate(GenerationRequest request, StepListener listener) {
-        GenerationRequest resolved = resolve(request);
-        checkServable(resolved);
-        Job job = new Job(resolved, listener, null, new CompletableFuture<>());
+        Job job = new Job(resolved, listener, new CompletableFuture<>(), System.nanoTime());
+        job.future().whenComplete((image, failure) -> metrics.finished(failure));
         runBatch(List.of(job));
         return job.future().join();
     }
 
-    /** The worker: takes the oldest job plus every queued job that can share its batch. */
+    /** Queue depth, outcome counts, per-stage times and prompt-cache hits so far. */
+    public PipelineMetrics metrics() {
+        int depth;
+        synchronized (queueLock) {
+            depth = queue.size();
+        }
+        return metrics.read(depth, limits.maxQueueDepth(), conditioner.cacheStats());
+    }
+
+    private static void requireListener(StepListener listener) {
+        Objects.requireNonNull(listener, "listener must not be null; pass StepListener.NONE for none");
+    }
+
+    /** What {@link #submit} returns once the pipeline is closed. */
+    private CompletableFuture<GeneratedImage> closedFuture() {
+        CancellationException closing = new CancellationException("pipeline closed");
+        metrics.finished(closing);
+        return CompletableFuture.failedFuture(closing);
+    }
+
+    private void dequeue(Job job) {
+        synchronized (queueLock) {
+            queue.remove(job);
+        }
+    }
+
+    /** The deadline timer's task: the job leaves the queue if it is still there, and its future fails. */
+    private void expire(Job job) {
+        boolean waiting;
+        synchronized (queueLock) {
+            waiting = queue.remove(job);
+        }
+        job.future().completeExceptionally(new TimeoutException(waiting ? "deadline passed before the request started"
+                : "deadline passed while the request was running"));
+    }
+
+    /** The worker: runs batch after batch until close. */
     private void serve() {
-        while (!closed) {
-            Job first;
-            try {
-                first = queue.take();
-            } catch (InterruptedException e) {
-                return;
+        for (List<Job> batch = nextBatch(); batch != null; batch = nextBatch()) {
+            runBatch(batch);
+        }
+    }
+
+    /**
+     * Waits for a job, then takes the oldest one plus every waiting job that can share its batch;
+     * null once the pipeline is closed (close has cancelled whatever was waiting).
+     */
+    private List<Job> nextBatch() {
+        synchronized (queueLock) {
+            while (queue.isEmpty() && !closed) {
+                try {
+                    queueLock.wait();
+                } catch (InterruptedException e) {
+                    // nobody but close ends the worker, and close says so through closed
+                }
             }
+            if (closed) {
+                return null;
+            }
+            Iterator<Job> waiting = queue.iterator();
+            Job first = waiting.next();
+            waiting.remove();
             List<Job> batch = new ArrayList<>(List.of(first));
             int images = first.request().batchSize();
-            for (Job other : List.copyOf(queue)) {
-                if (other.request().batchableWith(first.request()) && images + other.request().batchSize() <= maxBatchImages
-                        && queue.remove(other)) {
+            while (waiting.hasNext()) {
+                Job other = waiting.next();
+                if (other.request().batchableWith(first.request()) && images + other.request().batchSize() <= limits.maxBatchImages()) {
+                    waiting.remove();
                     batch.add(other);
                     images += other.request().batchSize();
                 }
             }
-            runBatch(batch);
+            long now = System.nanoTime();
+            for (Job job : batch) {
+                if (!job.abandoned()) {
+                    metrics.waited(now - job.submittedNanos());
+                }
+            }
+            return batch;
         }
     }
 
@@ -399,33 +590,39 @@ public final class Pipeline implements AutoCloseable {
         return r.withSize(width, height).withScheduler(scheduler);
     }
 
-    /** Completes every job's future, with its images or with why it failed. */
-    private synchronized void runBatch(List<Job> jobs) {
-        List<Job> live = new ArrayList<>();
-        for (Job job : jobs) {
-            if (expired(job)) {
-                job.future().completeExceptionally(new TimeoutException("deadline passed before the request started"));
-            } else if (!job.abandoned()) {
-                live.add(job);
+    /**
+     * Runs the jobs still wanted as one batch and completes their futures, with their images or with
+     * why they failed; cancels them if the pipeline closed first, so no batch runs on freed models.
+     * The futures complete after the model lock is released, so that their callbacks may close the
+     * pipeline.
+     */
+    private void runBatch(List<Job> jobs) {
+        List<Job> live;
+        List<GeneratedImage> results = null;
+        Throwable failure = null;
+        synchronized (modelLock) {
+            live = jobs.stream().filter(job -> !job.abandoned()).toList();
+            if (live.isEmpty()) {
+                return;
+            }
+            if (closed) {
+                failure = new CancellationException("pipeline closed");
+            } else {
+                try {
+                    results = denoiseAndDecode(live);
+                    metrics.ran(results.get(0).timings(), live.get(0).request().initImage() != null);
+                } catch (Throwable t) {
+                    failure = t;
+                }
             }
         }
-        if (live.isEmpty()) {
-            return;
-        }
-        try {
-            List<GeneratedImage> results = denoiseAndDecode(live);
-            for (int i = 0; i < live.size(); i++) {
+        for (int i = 0; i < live.size(); i++) {
+            if (failure == null) {
                 live.get(i).future().complete(results.get(i));
-            }
-        } catch (Throwable t) {
-            for (Job job : live) {
-                job.future().completeExceptionally(t);
+            } else {
+                live.get(i).future().completeExceptionally(failure);
             }
         }
-    }
-
-    private static boolean expired(Job job) {
-        return job.deadline() != null && Instant.now().isAfter(job.deadline());
     }
 
     private List<GeneratedImage> denoiseAndDecode(List<Job> jobs) {
@@ -497,9 +694,7 @@ public final class Pipeline implements AutoCloseable {
 
             @Override
             public void afterStep(int done, int total) {
-                for (Job job : jobs) {
-                    job.listener().onStep(done, total);
-                }
+                tellListeners(jobs, done, total);
             }
         };
         long[] latentShape = {images, spec.latentChannels, latentH, latentW};
@@ -545,15 +740,28 @@ public final class Pipeline implements AutoCloseable {
         return out;
     }
 
-    /** Stops the batch when nobody wants its result any more; fails jobs whose deadline passed. */
+    /** Stops the batch when nobody wants its result any more (cancelled, past its deadline, failed by its listener). */
     private static void checkStillWanted(List<Job> jobs, int step, int total) {
-        for (Job job : jobs) {
-            if (expired(job)) {
-                job.future().completeExceptionally(new TimeoutException("deadline passed after step " + step + " of " + total));
-            }
-        }
         if (jobs.stream().allMatch(Job::abandoned)) {
             throw new CancellationException("cancelled after step " + step + " of " + total);
+        }
+    }
+
+    /**
+     * Tells each job still wanted about the step. A listener's exception is its own job's failure (a
+     * {@link CancellationException} its cancellation), so one caller's listener cannot fail the others
+     * in the batch; a job that is done hears no more.
+     */
+    private static void tellListeners(List<Job> jobs, int done, int total) {
+        for (Job job : jobs) {
+            if (job.abandoned()) {
+                continue;
+            }
+            try {
+                job.listener().onStep(done, total);
+            } catch (Throwable t) {
+                job.future().completeExceptionally(t);
+            }
         }
     }
 
@@ -621,19 +829,58 @@ public final class Pipeline implements AutoCloseable {
         return p;
     }
 
+    /**
+     * Cancels every waiting request, waits for the running batch (if any) to finish, and frees the
+     * models. From then on {@link #submit} returns cancelled futures and {@link #generate} throws.
+     * Closing again does nothing more. A step listener may not close the pipeline whose batch it
+     * reports on (that would free the models under the batch).
+     */
     @Override
     public void close() {
-        closed = true;
-        worker.interrupt();
-        for (Job job : queue) {
+        if (Thread.holdsLock(modelLock)) {
+            throw new IllegalStateException("close() was called inside a running batch (from a step listener, or a callback"
+                    + " of a future that listener failed); close the pipeline from another thread");
+        }
+        List<Job> waiting;
+        synchronized (queueLock) {
+            closed = true;
+            waiting = List.copyOf(queue);
+            queue.clear();
+            queueLock.notifyAll();
+        }
+        for (Job job : waiting) {
             job.future().completeExceptionally(new CancellationException("pipeline closed"));
         }
-        synchronized (this) {
-            conditioner.close();
-            stage.close();
-            if (vaeEncoder != null) {
-                vaeEncoder.close();
+        // A future's callback may close the pipeline on the worker, which then ends after the callback returns.
+        if (Thread.currentThread() != worker) {
+            joinUninterruptibly(worker);
+        }
+        synchronized (modelLock) {
+            if (!modelsClosed) {
+                modelsClosed = true;
+                conditioner.close();
+                stage.close();
+                if (vaeEncoder != null) {
+                    vaeEncoder.close();
+                }
             }
+        }
+        // after the worker: a running batch's deadlines still fire while close waits for it
+        deadlines.shutdownNow();
+    }
+
+    private static void joinUninterruptibly(Thread thread) {
+        boolean interrupted = false;
+        while (true) {
+            try {
+                thread.join();
+                break;
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
         }
     }
 }

@@ -10,7 +10,8 @@ import java.util.function.Function;
  */
 final class PromptCache<V> {
     private final Map<String, V> entries;
-    private int hits;
+    private long hits;
+    private long misses;
 
     PromptCache(int capacity) {
         this.entries = new LinkedHashMap<>(16, 0.75f, true) {
@@ -27,12 +28,20 @@ final class PromptCache<V> {
             hits++;
             return cached;
         }
+        misses++;
         V value = encode.apply(prompt);
         entries.put(prompt, value);
         return value;
     }
 
-    synchronized int hits() {
-        return hits;
+    synchronized Stats stats() {
+        return new Stats(hits, misses);
+    }
+
+    /** Lookups served from the cache and lookups that ran the encoder. */
+    record Stats(long hits, long misses) {
+        Stats plus(Stats other) {
+            return new Stats(hits + other.hits, misses + other.misses);
+        }
     }
 }

@@ -16,8 +16,8 @@ interface TextConditioner extends AutoCloseable {
      */
     Map<String, Tensor> condition(String prompt, boolean negative, int width, int height);
 
-    /** How many prompts were served from the caches so far. */
-    int cacheHits();
+    /** The prompt caches' hits and misses so far, summed over the encoders (one lookup per encoder and prompt). */
+    PromptCache.Stats cacheStats();
 
     @Override
     void close();
@@ -31,8 +31,8 @@ interface TextConditioner extends AutoCloseable {
             }
 
             @Override
-            public int cacheHits() {
-                return encoder.cacheHits();
+            public PromptCache.Stats cacheStats() {
+                return encoder.cacheStats();
             }
 
             @Override
@@ -63,8 +63,8 @@ interface TextConditioner extends AutoCloseable {
             }
 
             @Override
-            public int cacheHits() {
-                return first.cacheHits() + second.cacheHits();
+            public PromptCache.Stats cacheStats() {
+                return first.cacheStats().plus(second.cacheStats());
             }
 
             @Override
@@ -102,8 +102,8 @@ interface TextConditioner extends AutoCloseable {
             }
 
             @Override
-            public int cacheHits() {
-                return first.cacheHits() + second.cacheHits();
+            public PromptCache.Stats cacheStats() {
+                return first.cacheStats().plus(second.cacheStats());
             }
 
             @Override
