@@ -815,6 +815,10 @@ public final class Pipeline implements AutoCloseable {
         p.put("steps", Integer.toString(r.steps()));
         p.put("guidance_scale", Double.toString(r.guidanceScale()));
         p.put("seed", Long.toString(r.seed()));
+        if (r.initialLatents() != null) {
+            // the seed then drives only an ancestral sampler's per-step noise, not the start
+            p.put("initial_latents", "given");
+        }
         p.put("size", r.width() + "x" + r.height());
         p.put("scheduler", r.scheduler());
         if (r.initImage() != null) {
