@@ -1,8 +1,8 @@
 package dev.sdrt.calibration;
 
+import dev.sdrt.graphs.ir.Constants;
 import dev.sdrt.graphs.ir.Graph;
 import dev.sdrt.graphs.ir.Node;
-import dev.sdrt.graphs.ir.TensorData;
 import dev.sdrt.graphs.ir.Value;
 import dev.sdrt.graphs.passes.QdqPass;
 import java.util.ArrayList;
@@ -43,10 +43,10 @@ final class QuantTargets {
     static List<Node> readers(Value x) {
         List<Node> out = new ArrayList<>();
         for (Node n : x.consumerNodes()) {
-            if (n.input(0) != x || !n.domain().isEmpty() || !isConstant(n.input(1))) {
+            if (n.input(0) != x || !n.domain().isEmpty() || !Constants.isConstant(n.input(1))) {
                 continue;
             }
-            int rank = constantData(n.input(1)).rank();
+            int rank = Constants.data(n.input(1)).rank();
             if (n.is("Conv") && rank >= 3 || n.is("MatMul") && n.inputCount() == 2 && rank == 2 || n.is("Gemm") && rank == 2) {
                 out.add(n);
             }
@@ -60,13 +60,5 @@ final class QuantTargets {
      */
     static int weightInputAxis(Node reader) {
         return reader.is("Gemm") && reader.attrInt("transB", 0) != 0 ? 1 : 0;
-    }
-
-    static boolean isConstant(Value v) {
-        return v != null && (v.isConstant() || v.producer() != null && v.producer().is("Constant") && v.producer().hasAttr("value"));
-    }
-
-    static TensorData constantData(Value v) {
-        return v.isConstant() ? v.constant() : v.producer().attrTensor("value");
     }
 }

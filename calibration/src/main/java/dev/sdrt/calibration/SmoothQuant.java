@@ -1,5 +1,6 @@
 package dev.sdrt.calibration;
 
+import dev.sdrt.graphs.ir.Constants;
 import dev.sdrt.graphs.ir.Graph;
 import dev.sdrt.graphs.ir.Node;
 import dev.sdrt.graphs.ir.TensorData;
@@ -59,7 +60,7 @@ public final class SmoothQuant {
     public static float[] weightRowMax(Graph graph, String x) {
         float[] max = null;
         for (Node n : QuantTargets.readers(graph.requireValue(x))) {
-            TensorData w = QuantTargets.constantData(n.input(1));
+            TensorData w = Constants.data(n.input(1));
             int axis = QuantTargets.weightInputAxis(n);
             long[] dims = w.dims();
             int rows = (int) dims[axis];

@@ -1,12 +1,11 @@
 package dev.sdrt.graphs.analysis;
 
+import dev.sdrt.graphs.ir.Constants;
 import dev.sdrt.graphs.ir.Graph;
 import dev.sdrt.graphs.ir.Node;
 import dev.sdrt.graphs.ir.Value;
 import java.util.ArrayList;
-import java.util.IdentityHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 
 /**
@@ -19,7 +18,8 @@ public final class AttentionFinder {
     private static final Set<String> PASS_THROUGH = Set.of("Reshape", "Transpose", "Mul", "Div", "Cast", "Squeeze",
             "Unsqueeze", "Identity", "Slice", "Split", "Add", "Sqrt", "Gather");
 
-    private final Map<Value, Boolean> constantish = new IdentityHashMap<>();
+    /** Initializers, Constant nodes and anything computed only from them or from tensor shapes. */
+    private final Constants.DataIndependence constantish = new Constants.DataIndependence();
 
     /** The kinds of attention, by where queries and keys come from. */
     public enum Kind {
@@ -114,7 +114,7 @@ public final class AttentionFinder {
             if (p == null) {
                 return new Trace(null, v, false);
             }
-            if ((p.is("MatMul") || p.is("Gemm")) && isConstantish(p.input(1))) {
+            if ((p.is("MatMul") || p.is("Gemm")) && constantish.test(p.input(1))) {
                 return new Trace(p, p.input(0), false);
             }
             if (p.is("Concat")) {
@@ -131,35 +131,10 @@ public final class AttentionFinder {
     /** The input of a pass-through op that carries activations (not the constant or shape operand). */
     private Value tokenInput(Node n) {
         for (Value in : n.inputs()) {
-            if (in != null && !isConstantish(in)) {
+            if (in != null && !constantish.test(in)) {
                 return in;
             }
         }
         return n.input(0);
-    }
-
-    /** Initializers, Constant nodes and anything computed only from them or from tensor shapes. */
-    private boolean isConstantish(Value v) {
-        if (v == null) {
-            return true;
-        }
-        Boolean known = constantish.get(v);
-        if (known != null) {
-            return known;
-        }
-        boolean result;
-        Node p = v.producer();
-        if (v.isConstant()) {
-            result = true;
-        } else if (p == null) {
-            result = false;
-        } else if (p.is("Constant") || p.is("Shape")) {
-            result = true;
-        } else {
-            constantish.put(v, false); // guards against cycles while recursing
-            result = p.inputs().stream().allMatch(this::isConstantish);
-        }
-        constantish.put(v, result);
-        return result;
     }
 }

@@ -59,13 +59,34 @@ public final class Value {
         return this;
     }
 
-    /** Constant data when this value is an initializer, else null. */
+    /** Constant data when this value is an initializer, else null (see {@link #constantData()}). */
     public TensorData constant() {
         return constant;
     }
 
+    /**
+     * Whether this value is an initializer. A Constant node's output is not one: {@link
+     * #hasConstantData()} covers both, and {@link Constants} says what else counts as constant.
+     */
     public boolean isConstant() {
         return constant != null;
+    }
+
+    /**
+     * The data this value holds whatever the graph inputs: an initializer's, or the {@code value}
+     * tensor of the Constant node that produces it; null for anything else (Constant nodes with
+     * {@code value_float}, {@code value_ints}... included).
+     */
+    public TensorData constantData() {
+        if (constant != null) {
+            return constant;
+        }
+        return producer != null && producer.is("Constant") && producer.hasAttr("value") ? producer.attrTensor("value") : null;
+    }
+
+    /** Whether {@link #constantData()} is known: an initializer or a Constant node's {@code value}. */
+    public boolean hasConstantData() {
+        return constant != null || producer != null && producer.is("Constant") && producer.hasAttr("value");
     }
 
     /** Replaces the data of an initializer (same name, same uses). */

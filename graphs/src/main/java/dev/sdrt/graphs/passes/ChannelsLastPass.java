@@ -2,6 +2,7 @@ package dev.sdrt.graphs.passes;
 
 import dev.sdrt.graphs.OnnxChecker;
 import dev.sdrt.graphs.OnnxModel;
+import dev.sdrt.graphs.ir.Constants;
 import dev.sdrt.graphs.ir.DataType;
 import dev.sdrt.graphs.ir.Dim;
 import dev.sdrt.graphs.ir.Graph;
@@ -305,8 +306,8 @@ public final class ChannelsLastPass implements GraphPass {
                     }
                     if (isAct4d(v)) {
                         acts.add(v);
-                    } else if (isConstant(v)) {
-                        if (constantData(v).rank() > 4) {
+                    } else if (Constants.isConstant(v)) {
+                        if (Constants.data(v).rank() > 4) {
                             return null;
                         }
                     } else if (!isSingleElement(v) && nhwcShape(v) == null) {
@@ -322,7 +323,7 @@ public final class ChannelsLastPass implements GraphPass {
                 for (Value v : n.inputs()) {
                     if (isAct4d(v)) {
                         acts.add(v);
-                    } else if (v == null || !isConstant(v) || constantData(v).rank() != 4) {
+                    } else if (v == null || !Constants.isConstant(v) || Constants.data(v).rank() != 4) {
                         return null;
                     }
                 }
@@ -343,7 +344,7 @@ public final class ChannelsLastPass implements GraphPass {
             }
             Value roi = n.input(1);
             boolean cropping = n.attrString("coordinate_transformation_mode", "half_pixel").equals("tf_crop_and_resize");
-            if (cropping && roi != null && !(isConstant(roi) && constantData(roi).numElements() == 0)) {
+            if (cropping && roi != null && !(Constants.isConstant(roi) && Constants.data(roi).numElements() == 0)) {
                 return false;
             }
             if (n.hasAttr("axes")) {
@@ -351,7 +352,7 @@ public final class ChannelsLastPass implements GraphPass {
             }
             for (int i = 2; i <= 3; i++) {
                 Value v = n.input(i);
-                if (v == null || isConstant(v) && constantData(v).numElements() == 0) {
+                if (v == null || Constants.isConstant(v) && Constants.data(v).numElements() == 0) {
                     continue;
                 }
                 Shape s = v.shape();
@@ -383,10 +384,10 @@ public final class ChannelsLastPass implements GraphPass {
                 return null;
             }
             long channels = x.shape().dim(1).value();
-            if (!isConstant(r1.input(1))) {
+            if (!Constants.isConstant(r1.input(1))) {
                 return null;
             }
-            long[] target = constantData(r1.input(1)).toLongs();
+            long[] target = Constants.data(r1.input(1)).toLongs();
             if (target.length != 3 || target[1] <= 0 || channels % target[1] != 0) {
                 return null;
             }
@@ -402,7 +403,7 @@ public final class ChannelsLastPass implements GraphPass {
             }
             for (int i = 1; i <= 2; i++) {
                 Value p = in.input(i);
-                if (p == null || !isConstant(p) || constantData(p).numElements() != groups) {
+                if (p == null || !Constants.isConstant(p) || Constants.data(p).numElements() != groups) {
                     return null;
                 }
             }
@@ -418,8 +419,8 @@ public final class ChannelsLastPass implements GraphPass {
                 Value of = back.producer().input(0);
                 restores = of == x || of.shape() != null && of.shape().equals(x.shape()) && x.shape().isFullyFixed();
             } else {
-                restores = isConstant(back) && x.shape().isFullyFixed()
-                        && Arrays.equals(constantData(back).toLongs(), x.shape().toArray());
+                restores = Constants.isConstant(back) && x.shape().isFullyFixed()
+                        && Arrays.equals(Constants.data(back).toLongs(), x.shape().toArray());
             }
             Value y = r2.output(0);
             if (!restores || !isAct4d(y) || !y.shape().equals(x.shape())) {
@@ -532,7 +533,7 @@ public final class ChannelsLastPass implements GraphPass {
                 if (v == null || u.acts.contains(v)) {
                     continue;
                 }
-                if (!isConstant(v)) {
+                if (!Constants.isConstant(v)) {
                     long[] dims = isSingleElement(v) ? null : nhwcShape(v);
                     if (dims != null) {
                         // a computed [C,1,1] (a norm's γ reshaped at run time): its NHWC form [C] is the same bytes
@@ -545,7 +546,7 @@ public final class ChannelsLastPass implements GraphPass {
                     }
                     continue;
                 }
-                TensorData data = constantData(v);
+                TensorData data = Constants.data(v);
                 if (data.numElements() <= 1 || allOnes(data.dims())) {
                     continue;
                 }
@@ -560,7 +561,7 @@ public final class ChannelsLastPass implements GraphPass {
          */
         private Value permutedConstant(Value v, boolean trim) {
             return permutedConstants.computeIfAbsent(v, k -> {
-                TensorData data = constantData(v);
+                TensorData data = Constants.data(v);
                 long[] dims = data.dims();
                 long[] padded = new long[4];
                 Arrays.fill(padded, 1);
@@ -588,11 +589,11 @@ public final class ChannelsLastPass implements GraphPass {
             }
             for (int i = 2; i <= 3 && i < n.inputCount(); i++) {
                 Value v = n.input(i);
-                if (v == null || isConstant(v) && constantData(v).numElements() == 0) {
+                if (v == null || Constants.isConstant(v) && Constants.data(v).numElements() == 0) {
                     continue;
                 }
-                if (isConstant(v)) {
-                    n.setInput(i, graph.constant(v.name() + "_nhwc", gatherVector(constantData(v), TO_NHWC)));
+                if (Constants.isConstant(v)) {
+                    n.setInput(i, graph.constant(v.name() + "_nhwc", gatherVector(Constants.data(v), TO_NHWC)));
                     replacedConstants.add(v);
                 } else {
                     Value g = graph.op("Gather", n.name() + "_nhwc_" + (i == 2 ? "scales" : "sizes"),
@@ -618,8 +619,8 @@ public final class ChannelsLastPass implements GraphPass {
             long g = u.groups;
             String base = in.name() + "_nhwc";
             float eps = in.attrFloat("epsilon", 1e-5f);
-            float[] scale = constantData(in.input(1)).toFloats();
-            float[] bias = constantData(in.input(2)).toFloats();
+            float[] scale = Constants.data(in.input(1)).toFloats();
+            float[] bias = Constants.data(in.input(2)).toFloats();
             List<Node> old = new ArrayList<>(List.of(u.reshapeIn, in, u.reshapeOut));
 
             Shape xs = permute(u.shape, TO_NHWC);
@@ -985,17 +986,9 @@ public final class ChannelsLastPass implements GraphPass {
 
     // ---------------------------------------------------------------- helpers
 
-    static boolean isConstant(Value v) {
-        return v != null && (v.isConstant() || v.producer() != null && v.producer().is("Constant") && v.producer().hasAttr("value"));
-    }
-
-    static TensorData constantData(Value v) {
-        return v.isConstant() ? v.constant() : v.producer().attrTensor("value");
-    }
-
     /** A computed (not constant) value known to be 4-D. */
     private static boolean isAct4d(Value v) {
-        return v != null && !isConstant(v) && v.shape() != null && v.shape().rank() == 4;
+        return v != null && !Constants.isConstant(v) && v.shape() != null && v.shape().rank() == 4;
     }
 
     private static boolean isFloat4d(Value v) {

@@ -2,6 +2,7 @@ package dev.sdrt.graphs.passes;
 
 import dev.sdrt.graphs.OnnxChecker;
 import dev.sdrt.graphs.OnnxModel;
+import dev.sdrt.graphs.ir.Constants;
 import dev.sdrt.graphs.ir.DataType;
 import dev.sdrt.graphs.ir.Graph;
 import dev.sdrt.graphs.ir.Node;
@@ -311,10 +312,10 @@ public final class QdqPass implements GraphPass {
         }
         Value x = n.input(0);
         Value w = n.input(1);
-        if (x == null || w == null || ChannelsLastPass.isConstant(x) || !ChannelsLastPass.isConstant(w)) {
+        if (x == null || w == null || Constants.isConstant(x) || !Constants.isConstant(w)) {
             return null;
         }
-        TensorData wd = ChannelsLastPass.constantData(w);
+        TensorData wd = Constants.data(w);
         if (!isFloat(wd.type()) || x.type() != null && !isFloat(x.type())) {
             return null;
         }
@@ -502,7 +503,7 @@ public final class QdqPass implements GraphPass {
                     continue;
                 }
                 for (Target t : readers) {
-                    long channels = ChannelsLastPass.constantData(t.weight()).dims()[t.inputAxis()];
+                    long channels = Constants.data(t.weight()).dims()[t.inputAxis()];
                     if (channels != s.length) {
                         throw new IllegalArgumentException("smoothquant factors of " + x.name() + " have " + s.length
                                 + " entries but the weight of " + t.node().name() + " has " + channels + " input channels");
@@ -511,7 +512,7 @@ public final class QdqPass implements GraphPass {
                 Value smoothedX = divideActivation(x, s, readers, conv);
                 for (Target t : readers) {
                     Value w = graph.constant(t.weight().name() + "_smoothed", scaleInputChannels(
-                            ChannelsLastPass.constantData(t.weight()), t.inputAxis(), s));
+                            Constants.data(t.weight()), t.inputAxis(), s));
                     t.node().setInput(1, w);
                     if (smoothedX != x) {
                         t.node().setInput(0, smoothedX);
@@ -553,7 +554,7 @@ public final class QdqPass implements GraphPass {
             if (!conv && onlySmoothedReaders && ln != null && foldable(ln, s.length)) {
                 for (int i = 1; i <= 2 && i < ln.inputs().size() && ln.input(i) != null; i++) {
                     Value original = ln.input(i);
-                    ln.setInput(i, graph.constant(original.name() + "_smoothed", divide(ChannelsLastPass.constantData(original), s)));
+                    ln.setInput(i, graph.constant(original.name() + "_smoothed", divide(Constants.data(original), s)));
                     // the unsmoothed γ/β would otherwise stay behind as dead initializers
                     if (original.consumers().isEmpty() && original.isConstant() && !original.isGraphInput()) {
                         graph.removeValue(original);
@@ -607,8 +608,8 @@ public final class QdqPass implements GraphPass {
             }
             Value gamma = ln.input(1);
             Value beta = ln.input(2);
-            return lastAxis && ChannelsLastPass.isConstant(gamma) && ChannelsLastPass.constantData(gamma).numElements() == channels
-                    && (beta == null || ChannelsLastPass.isConstant(beta) && ChannelsLastPass.constantData(beta).numElements() == channels);
+            return lastAxis && Constants.isConstant(gamma) && Constants.data(gamma).numElements() == channels
+                    && (beta == null || Constants.isConstant(beta) && Constants.data(beta).numElements() == channels);
         }
 
         private TensorData divide(TensorData t, float[] s) {
@@ -678,7 +679,7 @@ public final class QdqPass implements GraphPass {
         private Value dequantizedWeight(Target t) {
             Value w = t.weight();
             Value out = dequantizedWeights.computeIfAbsent(w, k -> {
-                TensorData data = ChannelsLastPass.constantData(w);
+                TensorData data = Constants.data(w);
                 long[] dims = data.dims();
                 int axis = t.axis();
                 float[] values = data.toFloats();

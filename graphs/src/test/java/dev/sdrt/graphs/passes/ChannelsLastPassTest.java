@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.sdrt.graphs.OnnxChecker;
 import dev.sdrt.graphs.OnnxModel;
+import dev.sdrt.graphs.ir.Constants;
 import dev.sdrt.graphs.ir.DataType;
 import dev.sdrt.graphs.ir.Graph;
 import dev.sdrt.graphs.ir.Node;
@@ -151,7 +152,7 @@ class ChannelsLastPassTest {
         Node concat = named(g, "cat");
         assertThat(concat.attrInt("axis", -1)).isEqualTo(3);
         Node resize = named(g, "upsample");
-        assertThat(ChannelsLastPass.constantData(resize.input(2)).toFloats()).containsExactly(1f, 2f, 2f, 1f);
+        assertThat(Constants.data(resize.input(2)).toFloats()).containsExactly(1f, 2f, 2f, 1f);
         assertThat(g.opHistogram()).doesNotContainKey("InstanceNormalization").containsKey("ReduceMean");
         assertThat(result.notes().get(1)).contains("2 Reshape layout adapters", "1 Shape→Gather", "1 perms folded");
         assertThat(named(g, "swap_hw").attrInts("perm")).containsExactly(0, 3, 2, 1);

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.sdrt.graphs.OnnxChecker;
 import dev.sdrt.graphs.OnnxModel;
+import dev.sdrt.graphs.ir.Constants;
 import dev.sdrt.graphs.ir.DataType;
 import dev.sdrt.graphs.ir.Graph;
 import dev.sdrt.graphs.ir.Node;
@@ -622,9 +623,9 @@ class QdqPassTest {
 
     private static boolean isTarget(Node n) {
         Value w = n.input(1);
-        boolean constant = w != null && (w.isConstant() || w.producer() != null && w.producer().is("Constant"));
-        int rank = constant ? ChannelsLastPass.constantData(w).rank() : 0;
-        return constant && !ChannelsLastPass.isConstant(n.input(0))
+        boolean constant = Constants.isConstant(w);
+        int rank = constant ? Constants.data(w).rank() : 0;
+        return constant && !Constants.isConstant(n.input(0))
                 && (n.is("Conv") && rank == 4 || n.is("MatMul") && rank == 2 || n.is("Gemm") && rank == 2);
     }
 
