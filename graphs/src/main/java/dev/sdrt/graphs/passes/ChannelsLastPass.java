@@ -244,12 +244,15 @@ public final class ChannelsLastPass implements GraphPass {
                 switched.merge(u.kind, 1, Integer::sum);
                 result.affected(u.node.name());
             }
-            removeOrphans(new ArrayList<>(replacedConstants));
+            // the replaced nodes' operands and the constants switched nodes stopped reading
+            removed += graph.cleanup();
             for (List<Value> tensor : logicalTensors()) {
                 materialize(tensor);
             }
             renameOutputs();
             cancelInversePairs();
+            // dead layout converters and cancelled Transposes
+            removed += graph.cleanup();
             graph.toposort();
 
             int count = toSwitch.size();
@@ -652,22 +655,15 @@ public final class ChannelsLastPass implements GraphPass {
             Value shape = node("Shape", base + "_shape", List.of(x), DataType.INT64, Shape.of(4));
             nhwcReaders.add(shape.producer());
 
-            List<Value> inputs = new ArrayList<>();
-            for (Node n : old) {
-                inputs.addAll(n.inputs());
-            }
+            // the restoring Reshape writes y itself, so its name and readers stay; the rest goes in cleanup
             for (Node n : old) {
                 graph.removeNode(n);
                 removed++;
-            }
-            for (Value v : List.of(u.reshapeIn.output(0), in.output(0))) {
-                graph.removeValue(v);
             }
             graph.addNode("Reshape", "", base + "_restore", List.of(normed, shape), List.of(y));
             y.setShape(xs);
             added++;
             flipped.add(y);
-            removeOrphans(inputs);
         }
 
         private Value reduceMean(String name, Value x, DataType type, Shape shape) {
@@ -687,26 +683,6 @@ public final class ChannelsLastPass implements GraphPass {
             out.setTypeAndShape(type, shape);
             added++;
             return out;
-        }
-
-        /** Removes Constant nodes and initializers that only the removed nodes read. */
-        private void removeOrphans(List<Value> inputs) {
-            for (Value v : new LinkedHashSet<>(inputs)) {
-                if (v == null || graph.value(v.name()) != v || !v.consumers().isEmpty() || v.isGraphOutput()
-                        || v.isGraphInput()) {
-                    continue;
-                }
-                Node p = v.producer();
-                if (p != null && (p.is("Constant") || p.is("Shape")) && p.outputs().size() == 1) {
-                    List<Value> pin = new ArrayList<>(p.inputs());
-                    graph.removeNode(p);
-                    removed++;
-                    graph.removeValue(v);
-                    removeOrphans(pin);
-                } else if (p == null) {
-                    graph.removeValue(v);
-                }
-            }
         }
 
         // ---------------------------------------------------------------- one value per layout per logical tensor
@@ -843,7 +819,6 @@ public final class ChannelsLastPass implements GraphPass {
                     readOtherLayout(s, held[layout], layout);
                 }
             }
-            removeDeadConverters(local);
         }
 
         /** The {@code to} layout of {@code source} (held in {@code from}): an existing converter when there is one. */
@@ -916,23 +891,6 @@ public final class ChannelsLastPass implements GraphPass {
             }
         }
 
-        private void removeDeadConverters(Set<Node> local) {
-            boolean again = true;
-            while (again) {
-                again = false;
-                for (Node c : List.copyOf(local)) {
-                    Value out = c.output(0);
-                    if (out.consumers().isEmpty() && !out.isGraphOutput()) {
-                        graph.removeNode(c);
-                        graph.removeValue(out);
-                        local.remove(c);
-                        removed++;
-                        again = true;
-                    }
-                }
-            }
-        }
-
         /** Graph outputs keep their names: the value now at an output slot takes the name of the one it replaced. */
         private void renameOutputs() {
             outputNames.forEach((k, name) -> {
@@ -957,7 +915,7 @@ public final class ChannelsLastPass implements GraphPass {
                 Value mid = t2.input(0);
                 Node t1 = mid.producer();
                 Value out = t2.output(0);
-                if (t1 == null || !t1.is("Transpose") || out.isGraphOutput() || mid.shape() == null) {
+                if (t1 == null || !t1.is("Transpose") || out.isGraphOutput() || out.consumers().isEmpty() || mid.shape() == null) {
                     continue;
                 }
                 int rank = mid.shape().rank();
@@ -970,15 +928,8 @@ public final class ChannelsLastPass implements GraphPass {
                 if (!identity) {
                     continue;
                 }
+                // t2 (and t1 when nothing else reads it) goes in cleanup
                 graph.replaceAllUses(out, t1.input(0));
-                graph.removeNode(t2);
-                graph.removeValue(out);
-                removed++;
-                if (mid.consumers().isEmpty() && !mid.isGraphOutput()) {
-                    graph.removeNode(t1);
-                    graph.removeValue(mid);
-                    removed++;
-                }
                 cancelledPairs++;
             }
         }

@@ -96,8 +96,11 @@ public final class FuseQkvPass implements GraphPass {
                 alreadyFused++;
             }
         }
-        graph.toposort();
         int fused = fusedByKind.values().stream().mapToInt(Integer::intValue).sum();
+        if (fused > 0) {
+            graph.cleanup();
+        }
+        graph.toposort();
         result.matched(fused);
         result.note(String.format("fused %d of %d attentions (self %d, cross %d, joint %d); %d already fused", fused,
                 attentions.size(), fusedByKind.getOrDefault(Kind.SELF, 0), fusedByKind.getOrDefault(Kind.CROSS, 0),
@@ -219,7 +222,9 @@ public final class FuseQkvPass implements GraphPass {
             }
             outputs.add(p.output());
         }
-        removeWithOrphans(graph, old, outputs);
+        // the Split below writes the old outputs, so the old nodes go now; their weights and
+        // intermediates go in the graph's cleanup
+        old.forEach(graph::removeNode);
         List<Value> splitInputs = new ArrayList<>(List.of(fused));
         if (opset >= 13) {
             splitInputs.add(graph.constant(base + "_split", TensorData.vector(widths)));
@@ -231,22 +236,6 @@ public final class FuseQkvPass implements GraphPass {
         }
         added.add(split);
         result.added(added.size()).removed(old.size()).affected(firstNode.name());
-    }
-
-    /** Removes {@code nodes}, then the weights and intermediates only they used ({@code keep} stays). */
-    private static void removeWithOrphans(Graph graph, List<Node> nodes, List<Value> keep) {
-        Set<Value> touched = new LinkedHashSet<>();
-        for (Node n : nodes) {
-            n.inputs().stream().filter(v -> v != null).forEach(touched::add);
-            touched.addAll(n.outputs());
-            graph.removeNode(n);
-        }
-        touched.removeAll(keep);
-        for (Value v : touched) {
-            if (v.producer() == null && v.consumers().isEmpty() && !v.isGraphInput() && !v.isGraphOutput()) {
-                graph.removeValue(v);
-            }
-        }
     }
 
     /** The input's shape with the last dimension replaced by {@code width}; null when unknown. */

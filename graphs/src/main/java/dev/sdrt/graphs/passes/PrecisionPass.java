@@ -497,20 +497,16 @@ public final class PrecisionPass implements GraphPass {
             });
         }
 
+        /** Readers of a Cast to its input's own type read the input; the Casts go in cleanup. */
         private int removeNoOpCasts() {
-            int removed = 0;
             for (Node n : List.copyOf(graph.nodes())) {
                 Value in = n.input(0);
                 if (n.is("Cast") && in != null && in.type() != null && in.type().onnxCode() == n.attrInt("to", -1)
                         && !n.output(0).isGraphOutput()) {
-                    Value out = n.output(0);
-                    graph.removeNode(n);
-                    graph.replaceAllUses(out, in);
-                    graph.removeValue(out);
-                    removed++;
+                    graph.replaceAllUses(n.output(0), in);
                 }
             }
-            return removed;
+            return graph.cleanup();
         }
     }
 }

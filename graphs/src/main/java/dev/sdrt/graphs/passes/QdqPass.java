@@ -436,6 +436,8 @@ public final class QdqPass implements GraphPass {
                     quantize(t);
                 }
             }
+            // the weights, γ/β and Constant nodes the rewritten ops no longer read
+            removed += graph.cleanup();
             report();
         }
 
@@ -534,10 +536,6 @@ public final class QdqPass implements GraphPass {
                 }
                 smoothed++;
             }
-            // the weights the smoothed ops no longer read
-            for (Target t : planned) {
-                removeIfUnused(t.weight());
-            }
             planned.replaceAll(t -> new Target(t.node(), activationOf.get(t.node()), t.node().input(1), t.axis(), t.inputAxis()));
         }
 
@@ -554,11 +552,8 @@ public final class QdqPass implements GraphPass {
             if (!conv && onlySmoothedReaders && ln != null && foldable(ln, s.length)) {
                 for (int i = 1; i <= 2 && i < ln.inputs().size() && ln.input(i) != null; i++) {
                     Value original = ln.input(i);
+                    // the unsmoothed γ/β go in cleanup
                     ln.setInput(i, graph.constant(original.name() + "_smoothed", divide(Constants.data(original), s)));
-                    // the unsmoothed γ/β would otherwise stay behind as dead initializers
-                    if (original.consumers().isEmpty() && original.isConstant() && !original.isGraphInput()) {
-                        graph.removeValue(original);
-                    }
                 }
                 foldedIntoNorm++;
                 rewritten++;
@@ -704,7 +699,6 @@ public final class QdqPass implements GraphPass {
             });
             if (weights == WeightFormat.QUANTIZED) {
                 t.node().setInput(1, out);
-                removeIfUnused(w);
             }
             return out;
         }
@@ -748,20 +742,6 @@ public final class QdqPass implements GraphPass {
                 n *= (int) d;
             }
             return TensorData.of(mode.type(), dims, ByteBuffer.allocate(n).order(ByteOrder.LITTLE_ENDIAN));
-        }
-
-        private void removeIfUnused(Value w) {
-            if (graph.value(w.name()) != w || !w.consumers().isEmpty() || w.isGraphOutput()) {
-                return;
-            }
-            Node p = w.producer();
-            if (p == null) {
-                graph.removeValue(w);
-            } else if (p.is("Constant")) {
-                graph.removeNode(p);
-                graph.removeValue(w);
-                removed++;
-            }
         }
 
         private void report() {
