@@ -3,6 +3,7 @@ package dev.sdrt.exporter;
 import dev.sdrt.graphs.OnnxModel;
 import dev.sdrt.graphs.ir.DataType;
 import dev.sdrt.graphs.ir.Graph;
+import dev.sdrt.graphs.ir.OpEmitter;
 import dev.sdrt.graphs.ir.Shape;
 import dev.sdrt.graphs.ir.TensorData;
 import dev.sdrt.graphs.ir.Value;
@@ -36,24 +37,27 @@ public final class SchedulerStepGraph {
     private SchedulerStepGraph() {
     }
 
+    private static final long OPSET = 17;
+
     public static OnnxModel build(boolean guided) {
-        Graph g = new Graph(guided ? "scheduler_step_guided" : "scheduler_step");
+        Graph graph = new Graph(guided ? "scheduler_step_guided" : "scheduler_step");
+        OpEmitter g = new OpEmitter(graph, OPSET);
         Shape latent = Shape.mixed("batch", "channels", "height", "width");
-        Value x = g.addInput("sample", DataType.FLOAT, latent);
-        Value modelOutput = g.addInput("model_output", DataType.FLOAT,
+        Value x = graph.addInput("sample", DataType.FLOAT, latent);
+        Value modelOutput = graph.addInput("model_output", DataType.FLOAT,
                 Shape.mixed(guided ? "guided_batch" : "batch", "channels", "height", "width"));
-        Value previous = g.addInput("previous_denoised", DataType.FLOAT, latent);
-        Value noise = g.addInput("noise", DataType.FLOAT, latent);
-        Value coefficients = g.addInput("coefficients", DataType.FLOAT, Shape.of(COLUMNS.size()));
+        Value previous = graph.addInput("previous_denoised", DataType.FLOAT, latent);
+        Value noise = graph.addInput("noise", DataType.FLOAT, latent);
+        Value coefficients = graph.addInput("coefficients", DataType.FLOAT, Shape.of(COLUMNS.size()));
 
         Value out = modelOutput;
         if (guided) {
             Value batch = g.op("Slice", "/guidance/batch", g.op("Shape", "/guidance/Shape", x),
-                    g.constant("zero", TensorData.vector(0)), g.constant("one", TensorData.vector(1)));
-            Value uncond = g.op("Slice", "/guidance/uncond", modelOutput, g.constant("zero", TensorData.vector(0)), batch,
-                    g.constant("axis0", TensorData.vector(0)));
+                    graph.constant("zero", TensorData.vector(0)), graph.constant("one", TensorData.vector(1)));
+            Value uncond = g.op("Slice", "/guidance/uncond", modelOutput, graph.constant("zero", TensorData.vector(0)), batch,
+                    graph.constant("axis0", TensorData.vector(0)));
             Value cond = g.op("Slice", "/guidance/cond", modelOutput, batch,
-                    g.constant("end", TensorData.vector(Long.MAX_VALUE)), g.constant("axis0", TensorData.vector(0)));
+                    graph.constant("end", TensorData.vector(Long.MAX_VALUE)), graph.constant("axis0", TensorData.vector(0)));
             Value delta = g.op("Sub", "/guidance/Sub", cond, uncond);
             out = g.op("Add", "/guidance/Add", uncond, g.op("Mul", "/guidance/Mul", coefficient(g, coefficients, 0), delta));
         }
@@ -71,20 +75,17 @@ public final class SchedulerStepGraph {
         output(g, next, "next_sample", latent);
         output(g, denoised, "denoised", latent);
         output(g, nextInput, "next_model_input", modelOutput.shape());
-        OnnxModel model = new OnnxModel(g, 17);
+        OnnxModel model = new OnnxModel(graph, OPSET);
         model.setProducer("sdrt", "0.1");
         return model;
     }
 
-    private static Value coefficient(Graph g, Value coefficients, int column) {
+    private static Value coefficient(OpEmitter g, Value coefficients, int column) {
         return g.op("Gather", "/coefficients/" + COLUMNS.get(column), List.of(coefficients,
-                g.constant("column_" + column, TensorData.scalar((long) column))), Map.of("axis", 0L));
+                g.graph().constant("column_" + column, TensorData.scalar((long) column))), Map.of("axis", 0L));
     }
 
-    private static void output(Graph g, Value v, String name, Shape shape) {
-        Value out = v.isGraphInput() ? g.op("Identity", "/" + name + "/Identity", v) : v;
-        g.rename(out, name);
-        out.setTypeAndShape(DataType.FLOAT, shape);
-        g.addOutput(out);
+    private static void output(OpEmitter g, Value v, String name, Shape shape) {
+        g.output(name, v, DataType.FLOAT, shape, "/" + name + "/Identity");
     }
 }

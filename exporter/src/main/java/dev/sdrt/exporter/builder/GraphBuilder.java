@@ -5,6 +5,7 @@ import dev.sdrt.exporter.weights.Weights;
 import dev.sdrt.graphs.OnnxModel;
 import dev.sdrt.graphs.ir.DataType;
 import dev.sdrt.graphs.ir.Graph;
+import dev.sdrt.graphs.ir.OpEmitter;
 import dev.sdrt.graphs.ir.Node;
 import dev.sdrt.graphs.ir.Shape;
 import dev.sdrt.graphs.ir.TensorData;
@@ -34,6 +35,7 @@ public final class GraphBuilder {
             "gelu-approximate", "gelu_tanh", "quick_gelu", "relu");
 
     private final Graph graph;
+    private final OpEmitter ops;
     private final Weights weights;
     private final DataType dtype;
     private final Deque<String> path = new ArrayDeque<>();
@@ -44,6 +46,7 @@ public final class GraphBuilder {
             throw new IllegalArgumentException("export precision must be fp32, fp16 or bf16, not " + dtype);
         }
         this.graph = new Graph(graphName);
+        this.ops = new OpEmitter(graph, OPSET, (node, values) -> longs(values));
         this.weights = weights;
         this.dtype = dtype;
     }
@@ -99,13 +102,7 @@ public final class GraphBuilder {
 
     /** Declares {@code v} as graph output {@code name} of the given type and shape (numbers or symbolic names). */
     public void output(String name, Value v, DataType type, Object... dims) {
-        Value out = v;
-        if (v.isGraphInput() || v.isConstant() || v.isGraphOutput()) {
-            out = op("Identity", v);
-        }
-        graph.rename(out, name);
-        out.setTypeAndShape(type, Shape.mixed(dims));
-        graph.addOutput(out);
+        ops.output(name, v, type, Shape.mixed(dims), nodeName("Identity"));
     }
 
     /** Parameter {@code local} of the current module, in the export type. */
@@ -169,15 +166,11 @@ public final class GraphBuilder {
     }
 
     public Value op(String opType, Map<String, Object> attrs, Value... inputs) {
-        Node n = graph.addNode(opType, nodeName(opType), List.of(inputs), 1);
-        attrs.forEach(n::setAttr);
-        return n.output(0);
+        return ops.op(opType, nodeName(opType), List.of(inputs), attrs);
     }
 
     public List<Value> multi(String opType, int outputs, Map<String, Object> attrs, Value... inputs) {
-        Node n = graph.addNode(opType, nodeName(opType), List.of(inputs), outputs);
-        attrs.forEach(n::setAttr);
-        return n.outputs();
+        return ops.node(opType, nodeName(opType), List.of(inputs), attrs, outputs).outputs();
     }
 
     public Value add(Value a, Value b) {
@@ -221,7 +214,7 @@ public final class GraphBuilder {
     }
 
     public List<Value> split(Value x, long axis, long... sizes) {
-        return multi("Split", sizes.length, Map.of("axis", axis), x, longs(sizes));
+        return ops.split(nodeName("Split"), x, axis, sizes);
     }
 
     public Value slice(Value x, long axis, long start, long end) {
@@ -229,7 +222,7 @@ public final class GraphBuilder {
     }
 
     public Value unsqueeze(Value x, long... axes) {
-        return op("Unsqueeze", x, longs(axes));
+        return ops.unsqueeze(nodeName("Unsqueeze"), x, axes);
     }
 
     public Value shapeOf(Value x) {
@@ -374,8 +367,7 @@ public final class GraphBuilder {
     public Value rmsNorm(String module, Value x, long dim, double eps) {
         try (Scope s = scope(module)) {
             Value xf = castToFloat(x);
-            // opset 17: ReduceMean takes its axes as an attribute (an input only from opset 18)
-            Value meanSq = op("ReduceMean", Map.of("axes", new long[] {-1}, "keepdims", 1L), mul(xf, xf));
+            Value meanSq = ops.reduce("ReduceMean", nodeName("ReduceMean"), mul(xf, xf), true, -1);
             Value normed = div(xf, op("Sqrt", add(meanSq, scalar(eps, DataType.FLOAT))));
             return mul(castFromFloat(normed), param("weight", Init.NORM_SCALE, dim));
         }

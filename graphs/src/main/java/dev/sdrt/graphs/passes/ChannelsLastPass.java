@@ -7,6 +7,7 @@ import dev.sdrt.graphs.ir.DataType;
 import dev.sdrt.graphs.ir.Dim;
 import dev.sdrt.graphs.ir.Graph;
 import dev.sdrt.graphs.ir.Node;
+import dev.sdrt.graphs.ir.OpEmitter;
 import dev.sdrt.graphs.ir.Shape;
 import dev.sdrt.graphs.ir.TensorData;
 import dev.sdrt.graphs.ir.Value;
@@ -173,7 +174,7 @@ public final class ChannelsLastPass implements GraphPass {
 
     private final class Rewrite {
         private final Graph graph;
-        private final long opset;
+        private final OpEmitter ops;
         private final PassResult.Builder result;
         private final Map<Value, Integer> ids = new HashMap<>();
         private final ParityUnionFind parity;
@@ -204,7 +205,7 @@ public final class ChannelsLastPass implements GraphPass {
 
         Rewrite(Graph graph, long opset, PassResult.Builder result) {
             this.graph = graph;
-            this.opset = opset;
+            this.ops = new OpEmitter(graph, opset);
             this.result = result;
             int n = 1;
             for (Value v : graph.values().values()) {
@@ -540,7 +541,7 @@ public final class ChannelsLastPass implements GraphPass {
                     long[] dims = isSingleElement(v) ? null : nhwcShape(v);
                     if (dims != null) {
                         // a computed [C,1,1] (a norm's γ reshaped at run time): its NHWC form [C] is the same bytes
-                        Value r = graph.op("Reshape", n.name() + "_nhwc_operand", List.of(v, graph.constant(v.name() + "_nhwc_shape",
+                        Value r = ops.op("Reshape", n.name() + "_nhwc_operand", List.of(v, graph.constant(v.name() + "_nhwc_shape",
                                 TensorData.vector(dims))), null);
                         r.setTypeAndShape(v.type(), Shape.of(dims));
                         n.setInput(i, r);
@@ -599,7 +600,7 @@ public final class ChannelsLastPass implements GraphPass {
                     n.setInput(i, graph.constant(v.name() + "_nhwc", gatherVector(Constants.data(v), TO_NHWC)));
                     replacedConstants.add(v);
                 } else {
-                    Value g = graph.op("Gather", n.name() + "_nhwc_" + (i == 2 ? "scales" : "sizes"),
+                    Value g = ops.op("Gather", n.name() + "_nhwc_" + (i == 2 ? "scales" : "sizes"),
                             List.of(v, graph.constant("nhwc_order", TensorData.vector(TO_NHWC))), Map.of("axis", 0L));
                     g.setTypeAndShape(v.type(), v.shape());
                     n.setInput(i, g);
@@ -667,11 +668,8 @@ public final class ChannelsLastPass implements GraphPass {
         }
 
         private Value reduceMean(String name, Value x, DataType type, Shape shape) {
-            if (opset >= 18) {
-                return node("ReduceMean", name, List.of(x, graph.constant(name + "_axes", TensorData.vector(1, 3))), type, shape,
-                        Map.of("keepdims", 1L));
-            }
-            return node("ReduceMean", name, List.of(x), type, shape, Map.of("axes", new long[] {1, 3}, "keepdims", 1L));
+            added++;
+            return ops.reduce("ReduceMean", name, x, true, 1, 3).setTypeAndShape(type, shape);
         }
 
         private Value node(String op, String name, List<Value> inputs, DataType type, Shape shape) {
@@ -679,7 +677,7 @@ public final class ChannelsLastPass implements GraphPass {
         }
 
         private Value node(String op, String name, List<Value> inputs, DataType type, Shape shape, Map<String, Object> attrs) {
-            Value out = graph.op(op, name, inputs, attrs);
+            Value out = ops.op(op, name, inputs, attrs);
             out.setTypeAndShape(type, shape);
             added++;
             return out;
@@ -840,10 +838,10 @@ public final class ChannelsLastPass implements GraphPass {
             if (pointwise) {
                 // [N,C,1,1] ↔ [N,1,1,C]: the same bytes, so a Reshape (no copy) instead of a Transpose
                 long[] dims = from == NCHW ? new long[] {0, 1, 1, -1} : new long[] {0, -1, 1, 1};
-                out = graph.op("Reshape", name, List.of(source, graph.constant(name + "_shape", TensorData.vector(dims))), null);
+                out = ops.op("Reshape", name, List.of(source, graph.constant(name + "_shape", TensorData.vector(dims))), null);
                 reshapeAdapters++;
             } else {
-                out = graph.op("Transpose", name, List.of(source), Map.of("perm", perm));
+                out = ops.op("Transpose", name, List.of(source), Map.of("perm", perm));
             }
             out.setTypeAndShape(source.type(), target);
             added++;
@@ -862,7 +860,7 @@ public final class ChannelsLastPass implements GraphPass {
             rewritten++;
             if (n.is("Shape")) {
                 Value shape = n.output(0);
-                Value gathered = graph.op("Gather", n.name() + "_layout", List.of(shape,
+                Value gathered = ops.op("Gather", n.name() + "_layout", List.of(shape,
                         graph.constant(n.name() + "_layout_order", TensorData.vector(conversion))), Map.of("axis", 0L));
                 gathered.setTypeAndShape(shape.type(), shape.shape());
                 for (Node c : List.copyOf(shape.consumerNodes())) {

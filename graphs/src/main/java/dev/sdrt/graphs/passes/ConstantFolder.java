@@ -2,6 +2,7 @@ package dev.sdrt.graphs.passes;
 
 import dev.sdrt.graphs.ir.DataType;
 import dev.sdrt.graphs.ir.Node;
+import dev.sdrt.graphs.ir.OpEmitter;
 import dev.sdrt.graphs.ir.Shape;
 import dev.sdrt.graphs.ir.TensorData;
 import dev.sdrt.graphs.ir.Value;
@@ -246,7 +247,7 @@ final class ConstantFolder {
     // ---- ops ----
 
     private long[] axes(Node node, List<Small> in) {
-        if (opset >= 13) {
+        if (OpEmitter.axesIsInput(node.opType(), opset)) {
             Small axes = in.size() > 1 ? in.get(1) : null;
             // ONNX Runtime takes a scalar axes tensor as well as a vector
             return axes == null || axes.isFloat() || axes.dims().length > 1 ? null : axes.ints();

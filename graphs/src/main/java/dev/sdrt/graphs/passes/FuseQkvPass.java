@@ -8,6 +8,7 @@ import dev.sdrt.graphs.ir.DataType;
 import dev.sdrt.graphs.ir.Dim;
 import dev.sdrt.graphs.ir.Graph;
 import dev.sdrt.graphs.ir.Node;
+import dev.sdrt.graphs.ir.OpEmitter;
 import dev.sdrt.graphs.ir.Shape;
 import dev.sdrt.graphs.ir.TensorData;
 import dev.sdrt.graphs.ir.Value;
@@ -225,16 +226,9 @@ public final class FuseQkvPass implements GraphPass {
         // the Split below writes the old outputs, so the old nodes go now; their weights and
         // intermediates go in the graph's cleanup
         old.forEach(graph::removeNode);
-        List<Value> splitInputs = new ArrayList<>(List.of(fused));
-        if (opset >= 13) {
-            splitInputs.add(graph.constant(base + "_split", TensorData.vector(widths)));
-        }
         // the Split writes the old projections' output values, so their names and readers stay
-        Node split = graph.addNode("Split", "", base + "_split", splitInputs, outputs).setAttr("axis", -1L);
-        if (opset < 13) {
-            split.setAttr("split", widths);
-        }
-        added.add(split);
+        added.add(new OpEmitter(graph, opset, (node, values) -> graph.constant(base + "_split", TensorData.vector(values)))
+                .split(base + "_split", fused, -1, widths, outputs));
         result.added(added.size()).removed(old.size()).affected(firstNode.name());
     }
 

@@ -3,13 +3,12 @@ package dev.sdrt.graphs.passes;
 import dev.sdrt.graphs.ir.DataType;
 import dev.sdrt.graphs.ir.Dim;
 import dev.sdrt.graphs.ir.Graph;
-import dev.sdrt.graphs.ir.Node;
+import dev.sdrt.graphs.ir.OpEmitter;
 import dev.sdrt.graphs.ir.Shape;
 import dev.sdrt.graphs.ir.TensorData;
 import dev.sdrt.graphs.ir.Value;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -304,7 +303,7 @@ final class TokenMergingBuilder {
     /** Adds nodes and initializers under one name prefix, with every output's type and shape set. */
     private static final class Emit {
         private final Graph graph;
-        private final long opset;
+        private final OpEmitter ops;
         private final String prefix;
         private final DataType floatType;
 
@@ -314,7 +313,7 @@ final class TokenMergingBuilder {
 
         Emit(Graph graph, long opset, String prefix, DataType floatType) {
             this.graph = graph;
-            this.opset = opset;
+            this.ops = new OpEmitter(graph, opset, (node, values) -> longs(values));
             this.prefix = prefix;
             this.floatType = floatType;
         }
@@ -324,9 +323,15 @@ final class TokenMergingBuilder {
         }
 
         Value op(String opType, List<Value> inputs, Map<String, Object> attrs, DataType type, Object... dims) {
-            Node node = graph.addNode(opType, prefix + "/" + opType, inputs, 1);
-            new LinkedHashMap<>(attrs).forEach(node::setAttr);
-            return node.output(0).setTypeAndShape(type, shape(dims));
+            return typed(ops.op(opType, name(opType), inputs, attrs), type, dims);
+        }
+
+        private String name(String opType) {
+            return prefix + "/" + opType;
+        }
+
+        private static Value typed(Value v, DataType type, Object... dims) {
+            return v.setTypeAndShape(type, shape(dims));
         }
 
         Value cast(Value x, DataType to, Object... dims) {
@@ -337,21 +342,13 @@ final class TokenMergingBuilder {
             return op("Gather", List.of(data, index), Map.of("axis", axis), type, dims);
         }
 
-        /** Unsqueeze with {@code axes} as an input (opset ≥ 13) or an attribute. */
         Value unsqueeze(Value x, long axis, DataType type, Object... dims) {
-            return opset >= 13 ? op("Unsqueeze", List.of(x, longs(axis)), type, dims)
-                    : op("Unsqueeze", List.of(x), Map.of("axes", new long[] {axis}), type, dims);
+            return typed(ops.unsqueeze(name("Unsqueeze"), x, axis), type, dims);
         }
 
-        /** A reduction over one axis, {@code axes} as an input where the opset has it so. */
+        /** A reduction over one axis. */
         Value reduce(String opType, Value x, long axis, boolean keepDims, DataType type, Object... dims) {
-            boolean axesInput = opType.equals("ReduceSum") ? opset >= 13 : opset >= 18;
-            Map<String, Object> attrs = new LinkedHashMap<>();
-            attrs.put("keepdims", keepDims ? 1L : 0L);
-            if (!axesInput) {
-                attrs.put("axes", new long[] {axis});
-            }
-            return op(opType, axesInput ? List.of(x, longs(axis)) : List.of(x), attrs, type, dims);
+            return typed(ops.reduce(opType, name(opType), x, keepDims, axis), type, dims);
         }
 
         /** idx [B, M] → [B, M, C], the index form GatherElements wants along the token axis. */
