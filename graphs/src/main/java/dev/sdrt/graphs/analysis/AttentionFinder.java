@@ -5,12 +5,14 @@ import dev.sdrt.graphs.ir.Graph;
 import dev.sdrt.graphs.ir.Node;
 import dev.sdrt.graphs.ir.Value;
 import java.util.ArrayList;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
 
 /**
  * Finds scaled dot-product attention in a graph by structure: MatMul(q, k^T) → [scale/mask] →
- * Softmax → MatMul(·, v), then traces q, k and v back to their projection MatMuls. Works on
+ * Softmax → MatMul(·, v), then traces q, k and v back to their projection MatMuls, through the
+ * Concat that joins two streams in joint attention and the Split of fused projections. Works on
  * sdrt's exports and on torch-exported diffusers graphs, whatever the node names.
  */
 public final class AttentionFinder {
@@ -33,10 +35,15 @@ public final class AttentionFinder {
 
     /**
      * One attention: the three core nodes, and the projection MatMuls and their inputs where they
-     * could be traced (null otherwise).
+     * could be traced to one (null otherwise, and for joint attention, whose q, k and v are each
+     * joined from two streams); {@code projections} holds every projection traced, of every stream
+     * (q's, then k's, then v's, each once).
      */
     public record Attention(Kind kind, Node scores, Node softmax, Node context, Node qProjection, Node kProjection,
-            Node vProjection, Value querySource, Value keySource) {
+            Node vProjection, Value querySource, Value keySource, List<Node> projections) {
+        public Attention {
+            projections = List.copyOf(projections);
+        }
     }
 
     public static List<Attention> find(Graph graph) {
@@ -59,7 +66,12 @@ public final class AttentionFinder {
             Trace v = trace(context.input(1));
             Kind kind = q.throughConcat || k.throughConcat ? Kind.JOINT
                     : q.source != null && q.source == k.source ? Kind.SELF : Kind.CROSS;
-            found.add(new Attention(kind, scores, softmax, context, q.projection, k.projection, v.projection, q.source, k.source));
+            Set<Node> projections = new LinkedHashSet<>();
+            for (Trace t : List.of(q, k, v)) {
+                projections.addAll(t.projections);
+            }
+            found.add(new Attention(kind, scores, softmax, context, q.projection(), k.projection(), v.projection(), q.source,
+                    k.source, new ArrayList<>(projections)));
         }
         return found;
     }
@@ -104,28 +116,45 @@ public final class AttentionFinder {
         return null;
     }
 
-    private record Trace(Node projection, Value source, boolean throughConcat) {
+    /** Where q, k or v came from: its projection (one, or one per stream through a Concat) and the projection's input. */
+    private record Trace(List<Node> projections, Value source, boolean throughConcat) {
+        /** The single projection; null through a Concat or when none was found. */
+        Node projection() {
+            return throughConcat || projections.isEmpty() ? null : projections.get(0);
+        }
     }
 
-    /** Walks back from q, k or v to the MatMul that projected it from activations. */
+    private static final int MAX_DEPTH = 16;
+
     private Trace trace(Value v) {
-        for (int depth = 0; v != null && depth < 16; depth++) {
+        return trace(v, 0);
+    }
+
+    /** Walks back from q, k or v to the MatMul that projected it from activations; through a Concat, every stream's. */
+    private Trace trace(Value v, int start) {
+        for (int depth = start; v != null && depth < MAX_DEPTH; depth++) {
             Node p = v.producer();
             if (p == null) {
-                return new Trace(null, v, false);
+                return new Trace(List.of(), v, false);
             }
             if ((p.is("MatMul") || p.is("Gemm")) && constantish.test(p.input(1))) {
-                return new Trace(p, p.input(0), false);
+                return new Trace(List.of(p), p.input(0), false);
             }
             if (p.is("Concat")) {
-                return new Trace(null, null, true);
+                List<Node> streams = new ArrayList<>();
+                for (Value in : p.inputs()) {
+                    if (!constantish.test(in)) {
+                        streams.addAll(trace(in, depth + 1).projections);
+                    }
+                }
+                return new Trace(streams, null, true);
             }
             if (!PASS_THROUGH.contains(p.opType()) || !p.domain().isEmpty()) {
-                return new Trace(null, v, false);
+                return new Trace(List.of(), v, false);
             }
             v = tokenInput(p);
         }
-        return new Trace(null, v, false);
+        return new Trace(List.of(), v, false);
     }
 
     /** The input of a pass-through op that carries activations (not the constant or shape operand). */

@@ -17,10 +17,8 @@ import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 
 /**
  * {@code fuse-qkv}: the projections of one attention that read the same tensor become one MatMul
@@ -38,16 +36,11 @@ import java.util.Set;
  * Weights are [C, C'] initializers; 2-D Gemm(x, W, b) projections (transA=0, alpha=beta=1, either
  * transB) fuse the same way into one Gemm. Joint attention (SD3's MMDiT) concatenates the q, k and
  * v of two streams: each stream's three projections fuse. Exact: each output column is the same
- * dot product as before. Attentions are found by {@link AttentionFinder}; their projections are
- * traced back from the scores and context MatMuls through reshapes, transposes, scaling, casts,
- * bias Adds, the Concat of joint attention and the Split of an earlier fusion.
+ * dot product as before. Attentions and their projections are found by {@link AttentionFinder}
+ * (traced back from the scores and context MatMuls through reshapes, transposes, scaling, casts,
+ * bias Adds, the Concat of joint attention and the Split of an earlier fusion).
  */
 public final class FuseQkvPass implements GraphPass {
-    /** Ops between a projection and the attention core that only reshape, scale or join. */
-    private static final Set<String> WALK_THROUGH = Set.of("Reshape", "Transpose", "Mul", "Div", "Add", "Cast",
-            "Identity", "Squeeze", "Unsqueeze", "Split", "Concat");
-    private static final int MAX_DEPTH = 12;
-
     @Override
     public String name() {
         return "fuse-qkv";
@@ -114,29 +107,9 @@ public final class FuseQkvPass implements GraphPass {
         return result.end(graph);
     }
 
-    /** Projection nodes feeding q (scores input 0), k (scores input 1) and v (context input 1). */
-    private static Set<Node> projectionsOf(Attention attention) {
-        Set<Node> found = new LinkedHashSet<>();
-        collect(attention.scores().input(0), 0, found);
-        collect(attention.scores().input(1), 0, found);
-        collect(attention.context().input(1), 0, found);
-        return found;
-    }
-
-    private static void collect(Value v, int depth, Set<Node> found) {
-        Node p = v == null ? null : v.producer();
-        if (p == null || depth > MAX_DEPTH || !p.domain().isEmpty()) {
-            return;
-        }
-        if (isProjection(p)) {
-            found.add(p);
-        } else if (WALK_THROUGH.contains(p.opType())) {
-            for (Value in : p.inputs()) {
-                if (in != null && !in.isConstant()) {
-                    collect(in, depth + 1, found);
-                }
-            }
-        }
+    /** The projections the finder traced from q, k and v that this pass can fuse. */
+    private static List<Node> projectionsOf(Attention attention) {
+        return attention.projections().stream().filter(FuseQkvPass::isProjection).toList();
     }
 
     private static boolean isProjection(Node n) {

@@ -39,6 +39,13 @@ class AttentionFinderTest {
                 assertThat(a.qProjection()).as("q projection of %s", a.softmax().name()).isNotNull();
                 assertThat(a.kProjection()).isNotNull();
                 assertThat(a.vProjection()).isNotNull();
+                assertThat(a.projections()).containsExactlyElementsOf(
+                        new java.util.LinkedHashSet<>(List.of(a.qProjection(), a.kProjection(), a.vProjection())));
+            } else {
+                // q, k and v of both streams, traced through the Concat that joins them
+                assertThat(a.qProjection()).isNull();
+                assertThat(a.projections()).as("projections of %s", a.softmax().name()).hasSize(6)
+                        .allMatch(p -> p.is("MatMul") || p.is("Gemm"));
             }
         }
     }
