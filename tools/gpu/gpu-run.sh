@@ -17,7 +17,7 @@ command=${1:-selftest}; shift || true
 case "$command" in
   selftest) exec "${java[@]}" dev.sdrt.cli.SdrtMain gpu selftest --fixtures "$here/fixtures" --work "${SDRT_WORK:-/tmp/sdrt-gpu}" "$@" ;;
   bench) exec "${java[@]}" dev.sdrt.cli.SdrtMain gpu bench "$@" ;;
-  info) exec "${java[@]}" dev.sdrt.enginebuilder.EngineInfo "$@" ;;
+  info) exec "${java[@]}" dev.sdrt.cli.SdrtMain engine-info "$@" ;;
   loopcheck) exec "${java[@]}" dev.sdrt.cli.SdrtMain gpu loopcheck --work "${SDRT_WORK:-/tmp/sdrt-gpu}/loop" "$@" ;;
   sdrt) exec "${java[@]}" dev.sdrt.cli.SdrtMain "$@" ;;
   *) echo "usage: gpu-run.sh selftest | loopcheck | bench ARGS | info ENGINE.plan | sdrt ARGS" >&2; exit 2 ;;
