@@ -24,11 +24,8 @@ import java.util.Map;
 /**
  * The GPU checks of the device loop on TensorRT ({@link TrtLoopDevice}), as plain methods that throw
  * an {@link AssertionError} on failure: the cli module's JUnit suite tagged "gpu"
- * ({@code TrtLoopDeviceGpuTest}) calls them, and so does {@link #main} on the GPU host, where there is
- * no Maven:
- * <pre>
- * java -cp 'app/lib/*' dev.sdrt.cli.DeviceLoopGpuChecks [--work DIR]      (gpu-run.sh loopcheck)
- * </pre>
+ * ({@code TrtLoopDeviceGpuTest}) calls them, and so does {@code sdrt gpu loopcheck [--work DIR]}
+ * ({@link GpuCommand}, {@code gpu-run.sh loopcheck}) on the GPU host, where there is no Maven.
  * They export the tiny SD pipeline with DeepCache graphs, build its engines with {@code sdrt
  * build-pipeline} (float32, TF32 off, dynamic batch 1..2 images so that unguided, guided and
  * two-image requests all run), and compare the device loop on TensorRT with the host loop on ONNX
@@ -225,42 +222,5 @@ public final class DeviceLoopGpuChecks {
         if (!condition) {
             throw new AssertionError(message);
         }
-    }
-
-    /** Runs every check; prints PASS/FAIL lines and, last, "N passed, M failed"; exits 1 on a failure, 2 without a GPU. */
-    public static void main(String[] args) {
-        Path work = Path.of(System.getProperty("java.io.tmpdir"), "sdrt-loop-gpu");
-        for (int i = 0; i < args.length; i++) {
-            if (args[i].equals("--work") && i + 1 < args.length) {
-                work = Path.of(args[++i]);
-            } else {
-                System.err.println("usage: DeviceLoopGpuChecks [--work DIR]");
-                System.exit(2);
-            }
-        }
-        if (!TensorRt.isAvailable()) {
-            System.out.println("no usable GPU/TensorRT: " + TensorRt.unavailableReason());
-            System.out.println("0 passed, 1 failed");
-            System.exit(2);
-        }
-        System.out.printf("GPU %s (sm %s), TensorRT %s, work %s%n", Cuda.deviceName(), Cuda.computeCapability(), TensorRt.version(),
-                work.toAbsolutePath());
-        int passed = 0;
-        int failed = 0;
-        for (Check check : new DeviceLoopGpuChecks(work).all()) {
-            long started = System.nanoTime();
-            try {
-                check.body().run();
-                passed++;
-                System.out.printf(Locale.ROOT, "PASS %-60s %7.2f s%n", check.name(), (System.nanoTime() - started) / 1e9);
-            } catch (Throwable t) {
-                failed++;
-                System.out.printf(Locale.ROOT, "FAIL %-60s %7.2f s%n     %s%n", check.name(), (System.nanoTime() - started) / 1e9, t);
-                t.printStackTrace(System.out);
-            }
-            System.out.flush();
-        }
-        System.out.println(passed + " passed, " + failed + " failed");
-        System.exit(failed == 0 ? 0 : 1);
     }
 }

@@ -7,7 +7,7 @@ import picocli.CommandLine.Command;
 /** The {@code sdrt} command: export, inspect and run diffusion models. */
 @Command(name = "sdrt", mixinStandardHelpOptions = true, versionProvider = SdrtMain.Version.class,
         description = "Turns diffusion models into fast inference engines and runs them from Java.",
-        subcommands = {BenchCommand.class, BuildCommand.class, BuildPipelineCommand.class, CalibrateCommand.class, DemoCommand.class, EngineInfoCommand.class, ExportCommand.class, ExportPipelineCommand.class, GenerateCommand.class, InspectCommand.class, OptimizeCommand.class, ProfileCommand.class, RunOnnxCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {BenchCommand.class, BuildCommand.class, BuildPipelineCommand.class, CalibrateCommand.class, DemoCommand.class, EngineInfoCommand.class, ExportCommand.class, ExportPipelineCommand.class, GenerateCommand.class, GpuCommand.class, InspectCommand.class, OptimizeCommand.class, ProfileCommand.class, RunOnnxCommand.class, CommandLine.HelpCommand.class})
 public final class SdrtMain implements Runnable {
 
     /** The process's stderr: the one writer a progress bar may redraw itself on (see {@link Progress#isTerminal}). */

@@ -18,7 +18,7 @@ import org.junit.jupiter.api.io.TempDir;
  * sdrt build-pipeline}. Excluded by default (tag "gpu"): {@code mvn -Pgpu-tests -pl cli -am test
  * -Dtest=TrtLoopDeviceGpuTest -Dsurefire.failIfNoSpecifiedTests=false} runs it; skipped (not failed)
  * without a usable GPU and TensorRT. The same checks run without Maven through
- * {@link DeviceLoopGpuChecks#main} ({@code gpu-run.sh loopcheck}).
+ * {@code sdrt gpu loopcheck} ({@code gpu-run.sh loopcheck}).
  */
 @Tag("gpu")
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)

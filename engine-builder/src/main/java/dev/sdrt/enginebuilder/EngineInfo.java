@@ -106,13 +106,4 @@ public final class EngineInfo {
         }
         return String.format(Locale.ROOT, "%.2f GB", bytes / 1e9);
     }
-
-    /** Prints the description of the engine given as the only argument. */
-    public static void main(String[] args) throws IOException {
-        if (args.length != 1) {
-            System.err.println("usage: EngineInfo ENGINE.plan");
-            System.exit(2);
-        }
-        System.out.print(describe(Path.of(args[0])));
-    }
 }

@@ -38,8 +38,11 @@ public final class EngineKernelProfile {
         }
     }
 
-    /** Seeded random inputs for every input of {@code engine}, at profile 0's opt shape where dynamic. */
-    static Map<String, Tensor> randomInputsAtOptShapes(TrtEngine engine, Random random) {
+    /**
+     * Seeded random inputs for every input of {@code engine}, at profile 0's opt shape where dynamic (what {@code sdrt
+     * gpu bench latency} and {@code compare} time).
+     */
+    public static Map<String, Tensor> randomInputsAtOptShapes(TrtEngine engine, Random random) {
         Map<String, Tensor> inputs = new LinkedHashMap<>();
         for (TrtTensorInfo input : engine.inputs()) {
             long[] shape = input.isDynamic() ? engine.profileShapes(input.name(), 0)[1] : input.shape();

@@ -19,7 +19,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The GPU session plans (src/gpu/gpu-session.sh) against a stub runner that answers every command with the lines
+ * The GPU session plans (tools/gpu/gpu-session.sh at the project root) against a stub runner that answers every command with the lines
  * the real tools print, on a clock sped up {@value #SCALE} times, so a 540 s plan runs in a few seconds. The GPU
  * host is lent for minutes at a time: what is checked here is that each plan returns its headline numbers and its
  * logs whatever overruns, which a real session cannot afford to find out.
@@ -39,8 +39,28 @@ class GpuSessionPlanTest {
      */
     private static final int SLACK = 150;
 
-    private static final Path SESSION = Path.of("src/gpu/gpu-session.sh").toAbsolutePath();
+    private static final Path SESSION = projectRoot().resolve("tools/gpu/gpu-session.sh");
     private static final Path STUB = Path.of("src/test/resources/gpu-session/stub-gpu-run.sh").toAbsolutePath();
+
+    /**
+     * The Maven root, which holds tools/: the parent of the fixtures folder Surefire names ({@code sdrt.fixtures}
+     * is the root's testdata/), or else the nearest folder above the working directory that has tools/gpu.
+     */
+    static Path projectRoot() {
+        String fixtures = System.getProperty("sdrt.fixtures");
+        if (fixtures != null && !fixtures.isBlank()) {
+            Path root = Path.of(fixtures).toAbsolutePath().normalize().getParent();
+            if (root != null && Files.isDirectory(root.resolve("tools/gpu"))) {
+                return root;
+            }
+        }
+        for (Path dir = Path.of("").toAbsolutePath(); dir != null; dir = dir.getParent()) {
+            if (Files.isDirectory(dir.resolve("tools/gpu"))) {
+                return dir;
+            }
+        }
+        throw new IllegalStateException("no tools/gpu folder above " + Path.of("").toAbsolutePath());
+    }
 
     @TempDir
     Path dir;

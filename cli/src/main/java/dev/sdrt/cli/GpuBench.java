@@ -1,5 +1,13 @@
-package dev.sdrt.enginebuilder;
+package dev.sdrt.cli;
 
+import dev.sdrt.enginebuilder.BuildEnvironment;
+import dev.sdrt.enginebuilder.DimRange;
+import dev.sdrt.enginebuilder.EngineBuildRequest;
+import dev.sdrt.enginebuilder.EngineCache;
+import dev.sdrt.enginebuilder.EngineInfo;
+import dev.sdrt.enginebuilder.EngineKernelProfile;
+import dev.sdrt.enginebuilder.EngineManifest;
+import dev.sdrt.enginebuilder.PrintingBuildProgress;
 import dev.sdrt.runtime.tensor.Tensor;
 import dev.sdrt.runtime.tensor.Tensors;
 import dev.sdrt.runtime.trt.Cuda;
@@ -14,80 +22,58 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Random;
 
 /**
- * Builds an engine and measures it, for the numbers in BENCHMARKS.md. A plain main (no picocli) so it
- * runs on the GPU host from a folder of jars:
+ * Builds an engine and measures it, for the numbers in BENCHMARKS.md; {@code sdrt gpu bench} ({@link GpuCommand})
+ * runs it on the GPU host from a folder of jars:
  * <pre>
- * java -cp 'app/lib/*' dev.sdrt.enginebuilder.GpuBench build --onnx X --out Y
+ * sdrt gpu bench build --onnx X --out Y
  *      [--batch 2 | 1..2..4] [--height 64] [--width 64] [--tokens 77] [--static] [--opt-level 3]
  *      [--workspace-mib N] [--timing-cache F] [--refit] [--no-tf32] [--pass-spec S]
- * java -cp 'app/lib/*' dev.sdrt.enginebuilder.GpuBench latency --engine Y [--runs 100] [--warmup 20]
- * java -cp 'app/lib/*' dev.sdrt.enginebuilder.GpuBench all --onnx X --out Y [build options] [--runs N] [--warmup N]
- * java -cp 'app/lib/*' dev.sdrt.enginebuilder.GpuBench compare --engine Y --reference Z
+ * sdrt gpu bench latency --engine Y [--runs 100] [--warmup 20]
+ * sdrt gpu bench all --onnx X --out Y [build options] [--runs N] [--warmup N]
+ * sdrt gpu bench compare --engine Y --reference Z
  * </pre>
  * Latency is timed with CUDA events around each call and reported as the median (and p10/p90) of
  * {@code --runs} calls (at least 100), for (a) eager enqueueV3 and (b) replay of a CUDA graph
  * captured from one enqueue, on seeded random inputs at the profile's opt shapes ({@code sdrt profile
  * ENGINE.plan} times every kernel of one call). {@code compare} runs two engines of one graph (int8
- * and fp16, say) on the same inputs and gives the cosine of their outputs.
+ * and fp16, say) on the same inputs and gives the cosine of their outputs. Every result is a row of one
+ * table, printed last.
  */
 public final class GpuBench {
 
     private final Map<String, String> rows = new LinkedHashMap<>();
 
-    private GpuBench() {}
+    /** The build options of {@code bench build} and {@code bench all}, as the engine cache takes them. */
+    record BuildOptions(Path onnx, Path out, String batch, String height, String width, String tokens,
+            boolean staticShapes, int optLevel, long workspaceMib, Path timingCache, boolean refit, boolean tf32,
+            String passSpec) {}
 
-    public static void main(String[] args) throws IOException {
-        if (args.length == 0 || !List.of("build", "latency", "all", "compare").contains(args[0])) {
-            usage("a command: build, latency, all or compare");
-        }
-        Map<String, String> options = parseOptions(Arrays.copyOfRange(args, 1, args.length));
-        if (!TensorRt.isAvailable()) {
-            System.err.println("GpuBench needs a GPU and TensorRT: " + TensorRt.unavailableReason());
-            System.exit(2);
-        }
-        GpuBench bench = new GpuBench();
-        bench.rows.put("GPU", Cuda.deviceName() + " (sm " + Cuda.computeCapability() + ")");
-        bench.rows.put("TensorRT", TensorRt.version());
-        if (args[0].equals("compare")) {
-            bench.compare(Path.of(require(options, "engine")), Path.of(require(options, "reference")));
-            bench.printTable();
-            return;
-        }
-        Path engine;
-        if (args[0].equals("latency")) {
-            engine = Path.of(require(options, "engine"));
-        } else {
-            engine = bench.build(options);
-        }
-        if (!args[0].equals("build")) {
-            int runs = Math.max(100, Integer.parseInt(options.getOrDefault("runs", "100")));
-            int warmup = Integer.parseInt(options.getOrDefault("warmup", "20"));
-            bench.latency(engine, runs, warmup);
-        }
-        bench.printTable();
+    /** Needs a usable GPU and TensorRT: the table starts with both. */
+    GpuBench() {
+        rows.put("GPU", Cuda.deviceName() + " (sm " + Cuda.computeCapability() + ")");
+        rows.put("TensorRT", TensorRt.version());
     }
 
-    private Path build(Map<String, String> options) throws IOException {
-        Path out = Path.of(require(options, "out"));
-        EngineBuildRequest.Builder request = EngineBuildRequest.builder(Path.of(require(options, "onnx")))
-                .batch(DimRange.parse(options.getOrDefault("batch", "1..1..4")))
-                .height(DimRange.parse(options.getOrDefault("height", "64")))
-                .width(DimRange.parse(options.getOrDefault("width", "64")))
-                .tokens(DimRange.parse(options.getOrDefault("tokens", "77")))
-                .staticShapes(options.containsKey("static"))
-                .optLevel(Integer.parseInt(options.getOrDefault("opt-level", "3")))
-                .workspaceBytes(Long.parseLong(options.getOrDefault("workspace-mib", "0")) << 20)
-                .refit(options.containsKey("refit"))
-                .tf32(!options.containsKey("no-tf32"))
-                .passSpec(options.getOrDefault("pass-spec", ""));
-        if (options.containsKey("timing-cache")) {
-            request.timingCache(Path.of(options.get("timing-cache")));
+    Path build(BuildOptions options) throws IOException {
+        Path out = options.out();
+        EngineBuildRequest.Builder request = EngineBuildRequest.builder(options.onnx())
+                .batch(DimRange.parse(options.batch()))
+                .height(DimRange.parse(options.height()))
+                .width(DimRange.parse(options.width()))
+                .tokens(DimRange.parse(options.tokens()))
+                .staticShapes(options.staticShapes())
+                .optLevel(options.optLevel())
+                .workspaceBytes(options.workspaceMib() << 20)
+                .refit(options.refit())
+                .tf32(options.tf32())
+                .passSpec(options.passSpec());
+        if (options.timingCache() != null) {
+            request.timingCache(options.timingCache());
         }
         EngineCache cache = EngineCache.forThisMachine();
         EngineCache.Outcome outcome = cache.buildOrReuse(request.build(), out, new PrintingBuildProgress(System.out));
@@ -101,7 +87,7 @@ public final class GpuBench {
         return out;
     }
 
-    private void latency(Path enginePath, int runs, int warmup) throws IOException {
+    void latency(Path enginePath, int runs, int warmup) throws IOException {
         EngineCache.verifyLoadable(enginePath, BuildEnvironment.detect());
         long freeBefore = Cuda.memoryInfo()[0];
         try (TrtEngine engine = TrtEngine.load(enginePath);
@@ -133,7 +119,7 @@ public final class GpuBench {
      * the reference. For an int8 or fp8 engine against the fp16 engine of the same graph, this is
      * the error of one denoising step.
      */
-    private void compare(Path enginePath, Path referencePath) throws IOException {
+    void compare(Path enginePath, Path referencePath) throws IOException {
         BuildEnvironment here = BuildEnvironment.detect();
         EngineCache.verifyLoadable(enginePath, here);
         EngineCache.verifyLoadable(referencePath, here);
@@ -196,43 +182,10 @@ public final class GpuBench {
         return text.toString();
     }
 
-    private void printTable() {
+    void printTable() {
         int width = rows.keySet().stream().mapToInt(String::length).max().orElse(10);
         System.out.printf("| %-" + width + "s | %s |%n", "metric", "value");
         System.out.printf("|-%s-|-%s-|%n", "-".repeat(width), "-".repeat(5));
         rows.forEach((key, value) -> System.out.printf("| %-" + width + "s | %s |%n", key, value));
-    }
-
-    /** "--name value" pairs and bare "--flag"s. */
-    private static Map<String, String> parseOptions(String[] args) {
-        Map<String, String> options = new LinkedHashMap<>();
-        for (int i = 0; i < args.length; i++) {
-            if (!args[i].startsWith("--")) {
-                usage("options of the form --name value, got '" + args[i] + "'");
-            }
-            String name = args[i].substring(2);
-            boolean flag = i + 1 >= args.length || args[i + 1].startsWith("--");
-            options.put(name, flag ? "" : args[++i]);
-        }
-        return options;
-    }
-
-    private static String require(Map<String, String> options, String name) {
-        String value = options.get(name);
-        if (value == null || value.isEmpty()) {
-            usage("--" + name);
-        }
-        return value;
-    }
-
-    private static void usage(String missing) {
-        System.err.println("GpuBench needs " + missing + ". Usage:\n"
-                + "  GpuBench build --onnx X --out Y [--batch 2|1..2..4] [--height 64] [--width 64] [--tokens 77]\n"
-                + "                 [--static] [--opt-level 3] [--workspace-mib N] [--timing-cache F] [--refit]\n"
-                + "                 [--no-tf32] [--pass-spec S]\n"
-                + "  GpuBench latency --engine Y [--runs 100] [--warmup 20]\n"
-                + "  GpuBench all --onnx X --out Y [build options] [--runs 100] [--warmup 20]\n"
-                + "  GpuBench compare --engine Y --reference Z");
-        System.exit(2);
     }
 }

@@ -1,4 +1,4 @@
-package dev.sdrt.enginebuilder;
+package dev.sdrt.cli;
 
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -16,8 +16,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The GPU suite: TensorRT builds and runs the tiny SD UNet fixture. Excluded by default (tag "gpu");
- * {@code mvn -Pgpu-tests -pl engine-builder test} runs only these. Skipped (not failed) on a machine
- * without a usable GPU and TensorRT. The same checks run without Maven through {@link GpuSelfTest}.
+ * {@code mvn -Pgpu-tests -pl cli test} runs only these. Skipped (not failed) on a machine
+ * without a usable GPU and TensorRT. The same checks run without Maven through
+ * {@code sdrt gpu selftest}.
  */
 @Tag("gpu")
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)

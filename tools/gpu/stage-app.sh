@@ -4,7 +4,7 @@
 # redist jars (the GPU kit brings the native libraries), ONNX Runtime with its Linux x86-64 library only (the text
 # encoders of 'sdrt generate --backend tensorrt' and the loop checks run on it), the tiny SD UNet fixture, and the
 # scripts. Run from the project root:
-#   bash engine-builder/src/gpu/stage-app.sh [OUT]      (OUT defaults to .gpu/app; about 38 MB)
+#   bash tools/gpu/stage-app.sh [OUT]      (OUT defaults to .gpu/app; about 38 MB)
 set -euo pipefail
 out=$(realpath -m "${1:-.gpu/app}")   # absolute: Maven resolves relative paths per module
 fixtures=${SDRT_FIXTURES:-testdata}

@@ -1,10 +1,19 @@
-package dev.sdrt.enginebuilder;
+package dev.sdrt.cli;
 
 import static org.bytedeco.cuda.global.cudart.cudaPeekAtLastError;
 import static org.bytedeco.cuda.global.cudart.cudaStreamCaptureStatusNone;
 import static org.bytedeco.cuda.global.cudart.cudaStreamIsCapturing;
 import static org.bytedeco.cuda.global.cudart.cudaSuccess;
 
+import dev.sdrt.enginebuilder.BuildProgress;
+import dev.sdrt.enginebuilder.DimRange;
+import dev.sdrt.enginebuilder.EngineBuildRequest;
+import dev.sdrt.enginebuilder.EngineCache;
+import dev.sdrt.enginebuilder.EngineInfo;
+import dev.sdrt.enginebuilder.EngineKernelProfile;
+import dev.sdrt.enginebuilder.EngineManifest;
+import dev.sdrt.enginebuilder.EngineMismatchException;
+import dev.sdrt.enginebuilder.PrintingBuildProgress;
 import dev.sdrt.runtime.profile.NodeProfile;
 import dev.sdrt.runtime.tensor.Npy;
 import dev.sdrt.runtime.tensor.Tensor;
@@ -31,8 +40,9 @@ import java.util.Map;
 
 /**
  * The GPU checks of the engine builder and the TensorRT runtime, as plain methods that throw an
- * {@link AssertionError} on failure. The JUnit suite tagged "gpu" calls them, and so does {@link
- * GpuSelfTest}, which runs them on the GPU host where there is no Maven and no JUnit launcher.
+ * {@link AssertionError} on failure. The JUnit suite tagged "gpu" ({@code TrtGpuTest}) calls them, and so does
+ * {@code sdrt gpu selftest} ({@link GpuCommand}), which runs them on the GPU host where there is no Maven and no
+ * JUnit launcher.
  *
  * <p>They build one engine from the tiny SD UNet fixture (float32, static batch 2, 16×16 latents,
  * TF32 off so float32 stays float32) and reuse it; the first check builds it, later ones reuse it
@@ -76,7 +86,7 @@ public final class GpuChecks {
         this.optLevel = optLevel;
     }
 
-    /** Every check, in the order GpuSelfTest runs them. */
+    /** Every check, in the order {@code sdrt gpu selftest} runs them. */
     public List<Check> all() {
         return List.of(
                 new Check("gpu and TensorRT load", this::gpuAndTensorRtLoad),
