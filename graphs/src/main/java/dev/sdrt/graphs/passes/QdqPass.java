@@ -14,7 +14,6 @@ import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -99,8 +98,6 @@ public final class QdqPass implements GraphPass {
     /** Ops whose output has the amax of their input (a scale file's name may sit before them). */
     private static final Set<String> AMAX_PRESERVING = Set.of("Transpose", "Reshape", "Identity", "Cast", "Squeeze",
             "Unsqueeze", "Flatten");
-    private static final Set<String> REDUCE_AXES_FROM_18 = Set.of("ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
-            "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare");
     private static final int LISTED = 8;
 
     /** The quantized type and the largest magnitude it represents (the amax maps to it). */
@@ -299,7 +296,7 @@ public final class QdqPass implements GraphPass {
     }
 
     /** A Conv, MatMul or Gemm reading a computed activation (input 0) and a constant weight (input 1). */
-    private record Target(Node node, Value activation, Value weight, int axis, int inputAxis) {
+    record Target(Node node, Value activation, Value weight, int axis, int inputAxis) {
     }
 
     /**
@@ -382,10 +379,7 @@ public final class QdqPass implements GraphPass {
         private int added;
         private int removed;
         private int rewritten;
-        private int smoothed;
-        private int foldedIntoNorm;
-        private int smoothMuls;
-        private int boundedAmax;
+        private SmoothQuantFolding folding;
 
         Run(OnnxModel model, PassResult.Builder result) {
             this.model = model;
@@ -428,7 +422,10 @@ public final class QdqPass implements GraphPass {
                 activationOf.put(n, t.activation());
             }
             if (smoothQuant != null) {
-                smooth();
+                folding = new SmoothQuantFolding(graph, smoothQuant, quantize, amaxOf);
+                folding.smooth(planned, activationOf);
+                added += folding.added();
+                rewritten += folding.rewritten();
             }
             if (quantize && !planned.isEmpty()) {
                 prepareOpset();
@@ -458,178 +455,6 @@ public final class QdqPass implements GraphPass {
             return null;
         }
 
-        // ---- SmoothQuant ----
-
-        /** The name {@code v}'s smoothing factors are filed under: its own, or through Cast/Identity (which keep the channel order). */
-        private String factorsName(Value v) {
-            Value u = v;
-            for (int depth = 0; u != null && depth < 4; depth++) {
-                if (smoothQuant.factors().containsKey(u.name())) {
-                    return u.name();
-                }
-                Node p = u.producer();
-                if (p == null || !(p.is("Cast") || p.is("Identity"))) {
-                    return null;
-                }
-                u = p.input(0);
-            }
-            return null;
-        }
-
-        private void smooth() {
-            Map<Value, List<Target>> byActivation = new LinkedHashMap<>();
-            for (Target t : planned) {
-                byActivation.computeIfAbsent(t.activation(), k -> new ArrayList<>()).add(t);
-            }
-            for (Map.Entry<Value, List<Target>> e : byActivation.entrySet()) {
-                Value x = e.getKey();
-                String filed = factorsName(x);
-                if (filed == null) {
-                    continue;
-                }
-                float[] s = smoothQuant.factors().get(filed);
-                List<Target> readers = new ArrayList<>();
-                for (Target t : e.getValue()) {
-                    // channels on the activation's last axis (Gemm with A transposed has them first), or axis 1 of an ungrouped Conv
-                    boolean groupedConv = t.node().is("Conv") && t.node().attrInt("group", 1) != 1;
-                    boolean transposedA = t.node().is("Gemm") && t.node().attrInt("transA", 0) != 0;
-                    if (!groupedConv && !transposedA) {
-                        readers.add(t);
-                    }
-                }
-                if (readers.isEmpty()) {
-                    continue;
-                }
-                boolean conv = readers.get(0).node().is("Conv");
-                if (readers.stream().anyMatch(t -> t.node().is("Conv") != conv)) {
-                    continue;
-                }
-                for (Target t : readers) {
-                    long channels = Constants.data(t.weight()).dims()[t.inputAxis()];
-                    if (channels != s.length) {
-                        throw new IllegalArgumentException("smoothquant factors of " + x.name() + " have " + s.length
-                                + " entries but the weight of " + t.node().name() + " has " + channels + " input channels");
-                    }
-                }
-                Value smoothedX = divideActivation(x, s, readers, conv);
-                for (Target t : readers) {
-                    Value w = graph.constant(t.weight().name() + "_smoothed", scaleInputChannels(
-                            Constants.data(t.weight()), t.inputAxis(), s));
-                    t.node().setInput(1, w);
-                    if (smoothedX != x) {
-                        t.node().setInput(0, smoothedX);
-                    }
-                    activationOf.put(t.node(), smoothedX);
-                    rewritten++;
-                }
-                if (quantize) {
-                    Float a = smoothQuant.amax().get(filed);
-                    if (a == null) {
-                        float min = Float.MAX_VALUE;
-                        for (float f : s) {
-                            min = Math.min(min, f);
-                        }
-                        a = amaxOf.get(x) / min;
-                        boundedAmax++;
-                    }
-                    amaxOf.put(smoothedX, a);
-                }
-                smoothed++;
-            }
-            planned.replaceAll(t -> new Target(t.node(), activationOf.get(t.node()), t.node().input(1), t.axis(), t.inputAxis()));
-        }
-
-        /**
-         * x / s for the smoothed readers: a LayerNormalization's γ and β divided by s when its output
-         * is x (or is cast to x: fp16 graphs keep the normalization in float32 and cast after it) and
-         * only these readers read it, otherwise a Mul by 1/s.
-         */
-        private Value divideActivation(Value x, float[] s, List<Target> readers, boolean conv) {
-            Node ln = normalizationBehind(x);
-            Set<Node> smoothedNodes = new LinkedHashSet<>();
-            readers.forEach(t -> smoothedNodes.add(t.node()));
-            boolean onlySmoothedReaders = !x.isGraphOutput() && smoothedNodes.containsAll(x.consumerNodes());
-            if (!conv && onlySmoothedReaders && ln != null && foldable(ln, s.length)) {
-                for (int i = 1; i <= 2 && i < ln.inputs().size() && ln.input(i) != null; i++) {
-                    Value original = ln.input(i);
-                    // the unsmoothed γ/β go in cleanup
-                    ln.setInput(i, graph.constant(original.name() + "_smoothed", divide(Constants.data(original), s)));
-                }
-                foldedIntoNorm++;
-                rewritten++;
-                return x;
-            }
-            DataType type = x.type() == null ? DataType.FLOAT : x.type();
-            float[] inverse = new float[s.length];
-            for (int i = 0; i < s.length; i++) {
-                inverse[i] = 1f / s[i];
-            }
-            long[] dims = conv ? new long[] {s.length, 1, 1} : new long[] {s.length};
-            Value mul = graph.op("Mul", x.name() + "_smooth", List.of(x, graph.constant(x.name() + "_smooth_factors",
-                    TensorData.ofFloatsAs(type, dims, inverse))), null);
-            mul.setTypeAndShape(type, x.shape());
-            added++;
-            smoothMuls++;
-            return mul;
-        }
-
-        /**
-         * The LayerNormalization whose first output is {@code x}, or is read only by the Cast that
-         * makes {@code x}; null when there is none. Scaling before a Cast equals scaling after it (up
-         * to the rounding the Cast does anyway).
-         */
-        private Node normalizationBehind(Value x) {
-            Node producer = x.producer();
-            if (producer != null && producer.is("Cast")) {
-                Value normalized = producer.input(0);
-                if (normalized.isGraphOutput() || normalized.consumers().size() != 1) {
-                    return null;
-                }
-                producer = normalized.producer();
-                x = normalized;
-            }
-            return producer != null && producer.is("LayerNormalization") && producer.output(0) == x ? producer : null;
-        }
-
-        /** LayerNormalization over the last axis with constant γ (and β) of {@code channels} elements, its statistics outputs unused. */
-        private boolean foldable(Node ln, int channels) {
-            Value x = ln.input(0);
-            long axis = ln.attrInt("axis", -1);
-            boolean lastAxis = axis == -1 || x.shape() != null && axis == x.shape().rank() - 1;
-            for (int i = 1; i < ln.outputs().size(); i++) {
-                if (!ln.output(i).consumers().isEmpty() || ln.output(i).isGraphOutput()) {
-                    return false;
-                }
-            }
-            Value gamma = ln.input(1);
-            Value beta = ln.input(2);
-            return lastAxis && Constants.isConstant(gamma) && Constants.data(gamma).numElements() == channels
-                    && (beta == null || Constants.isConstant(beta) && Constants.data(beta).numElements() == channels);
-        }
-
-        private TensorData divide(TensorData t, float[] s) {
-            float[] v = t.toFloats();
-            for (int i = 0; i < v.length; i++) {
-                v[i] /= s[i];
-            }
-            return TensorData.ofFloatsAs(t.type(), t.dims(), v);
-        }
-
-        /** W with every slice along {@code axis} (the input channels) multiplied by s. */
-        private TensorData scaleInputChannels(TensorData w, int axis, float[] s) {
-            long[] dims = w.dims();
-            float[] v = w.toFloats();
-            long inner = 1;
-            for (int i = axis + 1; i < dims.length; i++) {
-                inner *= dims[i];
-            }
-            long channels = dims[axis];
-            for (int i = 0; i < v.length; i++) {
-                v[i] *= s[(int) ((i / inner) % channels)];
-            }
-            return TensorData.ofFloatsAs(w.type(), dims, v);
-        }
-
         // ---- quantization ----
 
         /** fp8 and half-precision scales need QuantizeLinear-19; per-axis DequantizeLinear needs 13. */
@@ -639,7 +464,7 @@ public final class QdqPass implements GraphPass {
             long needed = mode == Mode.FP8 || half ? 19 : 13;
             long from = model.opset();
             if (from < needed) {
-                int moved = upgradeOpset(model, needed);
+                int moved = OpsetUpgrade.upgrade(model, needed);
                 result.note(String.format("opset %d → %d for %s%s", from, needed, mode == Mode.FP8 ? "float8 Q/DQ" : "half-precision scales",
                         moved > 0 ? " (" + moved + " Reduce/Split ops rewritten for opset 18)" : ""));
             }
@@ -731,7 +556,7 @@ public final class QdqPass implements GraphPass {
             ByteBuffer out = ByteBuffer.allocate(values.length).order(ByteOrder.LITTLE_ENDIAN);
             for (int i = 0; i < values.length; i++) {
                 float q = values[i] / scale[(int) ((i / inner) % channels)];
-                out.put(mode == Mode.INT8 ? (byte) Math.max(-127, Math.min(127, Math.rint(q))) : toFloat8E4M3FN(q));
+                out.put(mode == Mode.INT8 ? (byte) Math.max(-127, Math.min(127, Math.rint(q))) : Float8E4M3.encode(q));
             }
             return TensorData.of(mode.type(), dims, out.flip());
         }
@@ -768,10 +593,8 @@ public final class QdqPass implements GraphPass {
                 result.note(String.format("%d ops NOT quantized: the scales file has no amax for their input (%d tensors: %s)",
                         missingOps, missingAmax.size(), listed(new ArrayList<>(missingAmax))));
             }
-            if (smoothQuant != null) {
-                result.note(String.format("SmoothQuant: %d activations smoothed, %d folded into LayerNormalization, %d by a Mul%s",
-                        smoothed, foldedIntoNorm, smoothMuls, boundedAmax > 0 ? "; " + boundedAmax
-                                + " without a smoothed amax in the file used amax / min(s), an upper bound" : ""));
+            if (folding != null) {
+                result.note(folding.note());
             }
             if (alreadyQuantized > 0) {
                 result.note(alreadyQuantized + " ops already quantized (weights from DequantizeLinear), left as they are");
@@ -782,80 +605,5 @@ public final class QdqPass implements GraphPass {
             return names.size() <= LISTED ? names.toString()
                     : names.subList(0, LISTED) + " and " + (names.size() - LISTED) + " more";
         }
-    }
-
-    /**
-     * Raises the default-domain opset to {@code target}, rewriting what opset 18 changed for the
-     * ops diffusion graphs use: Reduce ops' {@code axes} attribute becomes an input, and a Split
-     * with neither split sizes nor num_outputs gets num_outputs (other opset 18/19 changes only add
-     * optional attributes). The IR version becomes at least 9 for opset 19. Returns the number of
-     * rewritten nodes.
-     */
-    static int upgradeOpset(OnnxModel model, long target) {
-        long from = model.opset();
-        int rewritten = 0;
-        Graph graph = model.graph();
-        if (from < 18 && target >= 18) {
-            for (Node n : List.copyOf(graph.nodes())) {
-                if (!n.domain().isEmpty()) {
-                    continue;
-                }
-                if (REDUCE_AXES_FROM_18.contains(n.opType()) && n.hasAttr("axes")) {
-                    long[] axes = n.attrInts("axes");
-                    n.removeAttr("axes");
-                    n.truncateInputs(1);
-                    n.setInput(1, graph.constant(n.name() + "_axes", TensorData.vector(axes)));
-                    rewritten++;
-                } else if (n.is("Split") && n.input(1) == null && !n.hasAttr("num_outputs")) {
-                    n.setAttr("num_outputs", (long) n.outputs().size());
-                    rewritten++;
-                }
-            }
-        }
-        String key = model.opsetImports().containsKey("") || !model.opsetImports().containsKey("ai.onnx") ? "" : "ai.onnx";
-        model.opsetImports().put(key, target);
-        if (target >= 19 && model.irVersion() < 9) {
-            model.setIrVersion(9);
-        }
-        return rewritten;
-    }
-
-    /** Rounds to the nearest FLOAT8E4M3FN (ties to even), saturating at ±448; NaN stays NaN. */
-    static byte toFloat8E4M3FN(float x) {
-        if (Float.isNaN(x)) {
-            return 0x7F;
-        }
-        int sign = (Float.floatToRawIntBits(x) >>> 31) << 7;
-        double a = Math.abs((double) x);
-        if (a >= 448) {
-            return (byte) (sign | 0x7E);
-        }
-        int e = a == 0 ? -7 : Math.getExponent(a);
-        if (e < -6) {
-            // subnormals are multiples of 2^-9; a result of 8 is the smallest normal (exponent field 1, mantissa 0)
-            return (byte) (sign | (int) Math.rint(a * 512.0));
-        }
-        long m = (long) Math.rint((a / Math.scalb(1.0, e) - 1) * 8);
-        if (m == 8) {
-            m = 0;
-            e++;
-        }
-        int biased = e + 7;
-        if (biased > 15 || biased == 15 && m == 7) {
-            return (byte) (sign | 0x7E);
-        }
-        return (byte) (sign | biased << 3 | (int) m);
-    }
-
-    /** The value of a FLOAT8E4M3FN byte. */
-    static float fromFloat8E4M3FN(byte b) {
-        int v = b & 0xFF;
-        int exp = (v >> 3) & 0xF;
-        int m = v & 7;
-        if (exp == 15 && m == 7) {
-            return Float.NaN;
-        }
-        float mag = exp == 0 ? m * 0x1p-9f : (1 + m / 8f) * (float) Math.scalb(1.0, exp - 7);
-        return (v & 0x80) != 0 ? -mag : mag;
     }
 }

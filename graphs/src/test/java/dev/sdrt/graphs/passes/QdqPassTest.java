@@ -462,21 +462,21 @@ class QdqPassTest {
 
     @Test
     void float8Rounding() {
-        assertThat(QdqPass.toFloat8E4M3FN(1f)).isEqualTo((byte) 0x38);
-        assertThat(QdqPass.toFloat8E4M3FN(-1f)).isEqualTo((byte) 0xB8);
-        assertThat(QdqPass.toFloat8E4M3FN(448f)).isEqualTo((byte) 0x7E);
-        assertThat(QdqPass.toFloat8E4M3FN(1e6f)).isEqualTo((byte) 0x7E);
-        assertThat(QdqPass.toFloat8E4M3FN(-1e6f)).isEqualTo((byte) 0xFE);
-        assertThat(QdqPass.toFloat8E4M3FN(0x1p-9f)).isEqualTo((byte) 0x01);
-        assertThat(QdqPass.toFloat8E4M3FN(0x1p-6f)).isEqualTo((byte) 0x08);
-        assertThat(QdqPass.toFloat8E4M3FN(1.0625f)).isEqualTo((byte) 0x38); // tie → even mantissa 0
-        assertThat(QdqPass.toFloat8E4M3FN(1.1875f)).isEqualTo((byte) 0x3A); // tie → even mantissa 2
-        assertThat(QdqPass.toFloat8E4M3FN(Float.NaN)).isEqualTo((byte) 0x7F);
+        assertThat(Float8E4M3.encode(1f)).isEqualTo((byte) 0x38);
+        assertThat(Float8E4M3.encode(-1f)).isEqualTo((byte) 0xB8);
+        assertThat(Float8E4M3.encode(448f)).isEqualTo((byte) 0x7E);
+        assertThat(Float8E4M3.encode(1e6f)).isEqualTo((byte) 0x7E);
+        assertThat(Float8E4M3.encode(-1e6f)).isEqualTo((byte) 0xFE);
+        assertThat(Float8E4M3.encode(0x1p-9f)).isEqualTo((byte) 0x01);
+        assertThat(Float8E4M3.encode(0x1p-6f)).isEqualTo((byte) 0x08);
+        assertThat(Float8E4M3.encode(1.0625f)).isEqualTo((byte) 0x38); // tie → even mantissa 0
+        assertThat(Float8E4M3.encode(1.1875f)).isEqualTo((byte) 0x3A); // tie → even mantissa 2
+        assertThat(Float8E4M3.encode(Float.NaN)).isEqualTo((byte) 0x7F);
         for (int b = 0; b < 256; b++) {
             if ((b & 0x7F) == 0x7F) {
                 continue;
             }
-            assertThat(QdqPass.toFloat8E4M3FN(QdqPass.fromFloat8E4M3FN((byte) b))).as("byte %x", b).isEqualTo((byte) b);
+            assertThat(Float8E4M3.encode(Float8E4M3.decode((byte) b))).as("byte %x", b).isEqualTo((byte) b);
         }
     }
 
