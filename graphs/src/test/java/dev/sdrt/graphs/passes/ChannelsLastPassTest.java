@@ -287,8 +287,8 @@ class ChannelsLastPassTest {
             Node t1 = t2.input(0) == null ? null : t2.input(0).producer();
             if (t2.is("Transpose") && t1 != null && t1.is("Transpose")) {
                 int rank = t2.input(0).shape().rank();
-                long[] p1 = ChannelsLastPass.perm(t1, rank);
-                long[] p2 = ChannelsLastPass.perm(t2, rank);
+                long[] p1 = Layouts.perm(t1, rank);
+                long[] p2 = Layouts.perm(t2, rank);
                 boolean identity = true;
                 for (int i = 0; i < rank; i++) {
                     identity &= p1[(int) p2[i]] == i;
@@ -303,13 +303,13 @@ class ChannelsLastPassTest {
         List<String> found = new ArrayList<>();
         for (Node n : g.nodes()) {
             long[] p = n.is("Transpose") ? n.attrInts("perm") : null;
-            if (p == null || !Arrays.equals(p, ChannelsLastPass.TO_NHWC) && !Arrays.equals(p, ChannelsLastPass.TO_NCHW)) {
+            if (p == null || !Arrays.equals(p, Layouts.TO_NHWC) && !Arrays.equals(p, Layouts.TO_NCHW)) {
                 continue;
             }
             Node before = n.input(0).producer();
-            boolean fromTokens = Arrays.equals(p, ChannelsLastPass.TO_NCHW) && before != null && before.is("Reshape")
+            boolean fromTokens = Arrays.equals(p, Layouts.TO_NCHW) && before != null && before.is("Reshape")
                     && before.input(0).shape() != null && before.input(0).shape().rank() == 3;
-            boolean toTokens = Arrays.equals(p, ChannelsLastPass.TO_NHWC) && n.output(0).consumerNodes().stream()
+            boolean toTokens = Arrays.equals(p, Layouts.TO_NHWC) && n.output(0).consumerNodes().stream()
                     .anyMatch(c -> c.is("Reshape") && c.output(0).shape() != null && c.output(0).shape().rank() == 3);
             if (fromTokens || toTokens) {
                 found.add(n.name());
@@ -319,11 +319,11 @@ class ChannelsLastPassTest {
     }
 
     static Tensor toNhwc(Tensor t) {
-        return transpose(t, ChannelsLastPass.TO_NHWC);
+        return transpose(t, Layouts.TO_NHWC);
     }
 
     static Tensor toNchw(Tensor t) {
-        return transpose(t, ChannelsLastPass.TO_NCHW);
+        return transpose(t, Layouts.TO_NCHW);
     }
 
     private static Tensor transpose(Tensor t, long[] perm) {
