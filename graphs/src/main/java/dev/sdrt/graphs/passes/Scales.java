@@ -1,7 +1,13 @@
 package dev.sdrt.graphs.passes;
 
+import com.google.gson.Strictness;
+import com.google.gson.stream.JsonReader;
+import com.google.gson.stream.JsonToken;
+import com.google.gson.stream.JsonWriter;
 import dev.sdrt.graphs.io.AtomicFiles;
 import java.io.IOException;
+import java.io.StringReader;
+import java.io.StringWriter;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -13,6 +19,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * Activation scales for the {@code qdq} pass: the file {@code sdrt calibrate} writes and {@code sdrt optimize
@@ -240,34 +248,46 @@ public final class Scales {
 
     // ---- writing ----
 
-    /** The file's text: format, header, amax, then smoothquant when present. */
+    /**
+     * The file's text: format, header, amax, then smoothquant when present; two-space indentation, keys
+     * in insertion order, numbers as {@link Float#toString} and {@link Double#toString} write them (the
+     * shortest text that reads back as the same value), each factor array on one line.
+     */
     public String toJson() {
-        StringBuilder sb = new StringBuilder();
-        sb.append("{\n  \"format\": ").append(quote(FORMAT)).append(",\n  \"header\": {");
-        String sep = "\n";
-        for (Map.Entry<String, Object> e : header.entrySet()) {
-            sb.append(sep).append("    ").append(quote(e.getKey())).append(": ").append(scalar(e.getValue()));
-            sep = ",\n";
-        }
-        sb.append(header.isEmpty() ? "}" : "\n  }").append(",\n  \"amax\": ");
-        appendFloats(sb, amax, "  ");
-        if (smoothQuant != null) {
-            sb.append(",\n  \"smoothquant\": {\n    \"alpha\": ").append(scalar(smoothQuant.alpha())).append(",\n    \"factors\": {");
-            sep = "\n";
-            for (Map.Entry<String, float[]> e : smoothQuant.factors().entrySet()) {
-                sb.append(sep).append("      ").append(quote(e.getKey())).append(": [");
-                float[] f = e.getValue();
-                for (int i = 0; i < f.length; i++) {
-                    sb.append(i == 0 ? "" : ", ").append(Float.toString(f[i]));
-                }
-                sb.append(']');
-                sep = ",\n";
+        StringWriter text = new StringWriter();
+        try (JsonWriter w = new JsonWriter(text)) {
+            w.setIndent("  ");
+            w.setSerializeNulls(true);
+            w.beginObject();
+            w.name("format").value(FORMAT);
+            w.name("header").beginObject();
+            for (Map.Entry<String, Object> e : header.entrySet()) {
+                scalar(w.name(e.getKey()), e.getValue());
             }
-            sb.append(smoothQuant.factors().isEmpty() ? "}" : "\n    }").append(",\n    \"amax\": ");
-            appendFloats(sb, smoothQuant.amax(), "    ");
-            sb.append("\n  }");
+            w.endObject();
+            floats(w.name("amax"), amax);
+            if (smoothQuant != null) {
+                w.name("smoothquant").beginObject();
+                scalar(w.name("alpha"), smoothQuant.alpha());
+                w.name("factors").beginObject();
+                for (Map.Entry<String, float[]> e : smoothQuant.factors().entrySet()) {
+                    // one line per tensor, not Gson's one line per factor (thousands of them)
+                    StringBuilder array = new StringBuilder("[");
+                    float[] f = e.getValue();
+                    for (int i = 0; i < f.length; i++) {
+                        array.append(i == 0 ? "" : ", ").append(Float.toString(f[i]));
+                    }
+                    w.name(e.getKey()).jsonValue(array.append(']').toString());
+                }
+                w.endObject();
+                floats(w.name("amax"), smoothQuant.amax());
+                w.endObject();
+            }
+            w.endObject();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e); // a StringWriter does not throw
         }
-        return sb.append("\n}\n").toString();
+        return text.append('\n').toString();
     }
 
     /** Writes {@link #toJson()} to {@code file} atomically: readers see the old file or the new one, never half of one. */
@@ -280,259 +300,112 @@ public final class Scales {
         AtomicFiles.write(file, temp -> Files.writeString(temp, json, StandardCharsets.UTF_8));
     }
 
-    private static void appendFloats(StringBuilder sb, Map<String, Float> values, String indent) {
-        if (values.isEmpty()) {
-            sb.append("{}");
-            return;
-        }
-        sb.append('{');
-        String sep = "\n";
+    private static void floats(JsonWriter w, Map<String, Float> values) throws IOException {
+        w.beginObject();
         for (Map.Entry<String, Float> e : values.entrySet()) {
-            sb.append(sep).append(indent).append("  ").append(quote(e.getKey())).append(": ").append(Float.toString(e.getValue()));
-            sep = ",\n";
+            w.name(e.getKey()).value(e.getValue().floatValue());
         }
-        sb.append('\n').append(indent).append('}');
+        w.endObject();
     }
 
-    private static String scalar(Object v) {
+    /** A header value: numbers as they print (non-finite ones as strings), booleans, null, anything else as its string. */
+    private static void scalar(JsonWriter w, Object v) throws IOException {
         if (v == null) {
-            return "null";
+            w.nullValue();
+        } else if (v instanceof Boolean bool) {
+            w.value(bool.booleanValue());
+        } else if (v instanceof Number n && Double.isFinite(n.doubleValue())) {
+            w.jsonValue(v instanceof Float f ? Float.toString(f) : v.toString());
+        } else {
+            w.value(v.toString());
         }
-        if (v instanceof Boolean) {
-            return v.toString();
-        }
-        if (v instanceof Number n) {
-            double d = n.doubleValue();
-            if (!Double.isFinite(d)) {
-                return quote(v.toString());
-            }
-            return v instanceof Float f ? Float.toString(f) : v.toString();
-        }
-        return quote(v.toString());
     }
 
-    static String quote(String s) {
-        StringBuilder sb = new StringBuilder("\"");
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
-            switch (c) {
-                case '"' -> sb.append("\\\"");
-                case '\\' -> sb.append("\\\\");
-                case '\n' -> sb.append("\\n");
-                case '\r' -> sb.append("\\r");
-                case '\t' -> sb.append("\\t");
-                default -> {
-                    if (c < 0x20) {
-                        sb.append(String.format("\\u%04x", (int) c));
-                    } else {
-                        sb.append(c);
-                    }
-                }
-            }
-        }
-        return sb.append('"').toString();
-    }
+    // ---- reading JSON (Gson's streaming reader, strict, into maps, lists, strings, doubles, booleans and nulls) ----
 
-    // ---- a small JSON reader (graphs has no JSON library): objects, arrays, strings, numbers, literals ----
+    private static final int MAX_DEPTH = 64;
+    private static final Pattern GSON_LOCATION = Pattern.compile(" at line (\\d+) column (\\d+)( path \\S*)?");
 
     static Object parseJson(String text, String source) {
-        JsonReader r = new JsonReader(text, source);
-        r.skipSpace();
-        Object value = r.value(0);
-        r.skipSpace();
-        if (r.pos != text.length()) {
-            throw r.error("unexpected text after the JSON value");
+        JsonReader r = new JsonReader(new StringReader(text));
+        r.setStrictness(Strictness.STRICT);
+        try {
+            Object value = value(r, 0, source);
+            boolean more;
+            try {
+                more = r.peek() != JsonToken.END_DOCUMENT;
+            } catch (IOException e) {
+                more = true;
+            }
+            if (more) {
+                throw error(r, source, "unexpected text after the JSON value");
+            }
+            return value;
+        } catch (IOException e) {
+            // Gson's message: "what at line L column C path P", perhaps followed by a line of advice
+            String first = String.valueOf(e.getMessage()).lines().findFirst().orElse("");
+            Matcher m = GSON_LOCATION.matcher(first);
+            if (m.find()) {
+                // minus Gson's advice to read leniently, which is not the reader's choice
+                String what = first.substring(0, m.start()).replace("Use JsonReader.setStrictness(Strictness.LENIENT) to accept ", "");
+                throw failure(source, m.group(1), m.group(2), what.strip());
+            }
+            throw new IllegalArgumentException(source + ": not valid JSON: " + first, e);
         }
-        return value;
     }
 
-    private static final class JsonReader {
-        private static final int MAX_DEPTH = 64;
-        private final String text;
-        private final String source;
-        private int pos;
-
-        JsonReader(String text, String source) {
-            this.text = text;
-            this.source = source;
+    private static Object value(JsonReader r, int depth, String source) throws IOException {
+        if (depth > MAX_DEPTH) {
+            throw error(r, source, "nested deeper than " + MAX_DEPTH);
         }
-
-        Object value(int depth) {
-            if (depth > MAX_DEPTH) {
-                throw error("nested deeper than " + MAX_DEPTH);
-            }
-            if (pos >= text.length()) {
-                throw error("unexpected end of text");
-            }
-            char c = text.charAt(pos);
-            return switch (c) {
-                case '{' -> object(depth);
-                case '[' -> array(depth);
-                case '"' -> string();
-                case 't' -> literal("true", Boolean.TRUE);
-                case 'f' -> literal("false", Boolean.FALSE);
-                case 'n' -> literal("null", null);
-                default -> {
-                    if (c == '-' || (c >= '0' && c <= '9')) {
-                        yield number();
+        switch (r.peek()) {
+            case BEGIN_OBJECT -> {
+                Map<String, Object> map = new LinkedHashMap<>();
+                r.beginObject();
+                while (r.hasNext()) {
+                    String key = r.nextName();
+                    if (map.containsKey(key)) {
+                        throw error(r, source, "key '" + key + "' appears twice");
                     }
-                    throw error("unexpected character '" + c + "'");
+                    map.put(key, value(r, depth + 1, source));
                 }
-            };
-        }
-
-        private Map<String, Object> object(int depth) {
-            Map<String, Object> map = new LinkedHashMap<>();
-            pos++;
-            skipSpace();
-            if (peek() == '}') {
-                pos++;
+                r.endObject();
                 return map;
             }
-            while (true) {
-                skipSpace();
-                if (peek() != '"') {
-                    throw error("expected a quoted key");
+            case BEGIN_ARRAY -> {
+                List<Object> list = new ArrayList<>();
+                r.beginArray();
+                while (r.hasNext()) {
+                    list.add(value(r, depth + 1, source));
                 }
-                String key = string();
-                skipSpace();
-                expect(':');
-                skipSpace();
-                if (map.containsKey(key)) {
-                    throw error("key '" + key + "' appears twice");
-                }
-                map.put(key, value(depth + 1));
-                skipSpace();
-                char c = next();
-                if (c == '}') {
-                    return map;
-                }
-                if (c != ',') {
-                    throw error("expected ',' or '}'");
-                }
-            }
-        }
-
-        private List<Object> array(int depth) {
-            List<Object> list = new ArrayList<>();
-            pos++;
-            skipSpace();
-            if (peek() == ']') {
-                pos++;
+                r.endArray();
                 return list;
             }
-            while (true) {
-                skipSpace();
-                list.add(value(depth + 1));
-                skipSpace();
-                char c = next();
-                if (c == ']') {
-                    return list;
-                }
-                if (c != ',') {
-                    throw error("expected ',' or ']'");
-                }
+            case STRING -> {
+                return r.nextString();
             }
+            case NUMBER -> {
+                return r.nextDouble();
+            }
+            case BOOLEAN -> {
+                return r.nextBoolean();
+            }
+            case NULL -> {
+                r.nextNull();
+                return null;
+            }
+            default -> throw error(r, source, "unexpected " + r.peek());
         }
+    }
 
-        private String string() {
-            pos++;
-            StringBuilder sb = new StringBuilder();
-            while (true) {
-                char c = next();
-                if (c == '"') {
-                    return sb.toString();
-                }
-                if (c == '\\') {
-                    char e = next();
-                    switch (e) {
-                        case '"', '\\', '/' -> sb.append(e);
-                        case 'b' -> sb.append('\b');
-                        case 'f' -> sb.append('\f');
-                        case 'n' -> sb.append('\n');
-                        case 'r' -> sb.append('\r');
-                        case 't' -> sb.append('\t');
-                        case 'u' -> {
-                            if (pos + 4 > text.length()) {
-                                throw error("truncated \\u escape");
-                            }
-                            try {
-                                sb.append((char) Integer.parseInt(text.substring(pos, pos + 4), 16));
-                            } catch (NumberFormatException ex) {
-                                throw error("bad \\u escape");
-                            }
-                            pos += 4;
-                        }
-                        default -> throw error("bad escape '\\" + e + "'");
-                    }
-                } else if (c < 0x20) {
-                    throw error("control character in a string");
-                } else {
-                    sb.append(c);
-                }
-            }
-        }
+    /** An error at the reader's position (its {@code toString()} says "at line L column C path P"). */
+    private static IllegalArgumentException error(JsonReader r, String source, String what) {
+        Matcher m = GSON_LOCATION.matcher(r.toString());
+        return m.find() ? failure(source, m.group(1), m.group(2), what)
+                : new IllegalArgumentException(source + ": not valid JSON: " + what);
+    }
 
-        private Number number() {
-            int start = pos;
-            while (pos < text.length() && "+-0123456789.eE".indexOf(text.charAt(pos)) >= 0) {
-                pos++;
-            }
-            String s = text.substring(start, pos);
-            try {
-                return Double.parseDouble(s);
-            } catch (NumberFormatException e) {
-                pos = start;
-                throw error("bad number '" + s + "'");
-            }
-        }
-
-        private Object literal(String word, Object value) {
-            if (!text.startsWith(word, pos)) {
-                throw error("unexpected text");
-            }
-            pos += word.length();
-            return value;
-        }
-
-        void skipSpace() {
-            while (pos < text.length() && Character.isWhitespace(text.charAt(pos))) {
-                pos++;
-            }
-        }
-
-        private char peek() {
-            if (pos >= text.length()) {
-                throw error("unexpected end of text");
-            }
-            return text.charAt(pos);
-        }
-
-        private char next() {
-            char c = peek();
-            pos++;
-            return c;
-        }
-
-        private void expect(char c) {
-            if (next() != c) {
-                pos--;
-                throw error("expected '" + c + "'");
-            }
-        }
-
-        IllegalArgumentException error(String what) {
-            int line = 1;
-            int col = 1;
-            for (int i = 0; i < Math.min(pos, text.length()); i++) {
-                if (text.charAt(i) == '\n') {
-                    line++;
-                    col = 1;
-                } else {
-                    col++;
-                }
-            }
-            return new IllegalArgumentException(source + ": not valid JSON at line " + line + ", column " + col + ": " + what);
-        }
+    private static IllegalArgumentException failure(String source, String line, String column, String what) {
+        return new IllegalArgumentException(source + ": not valid JSON at line " + line + ", column " + column + ": " + what);
     }
 }

@@ -518,6 +518,12 @@ class QdqPassTest {
                 .hasMessageContaining("not a scales file").hasMessageContaining("sdrt calibrate");
         assertThatThrownBy(() -> Scales.parse("{\"format\":\"sdrt-scales-1\",\"amax\":{\"x\":1,}}", "f.json"))
                 .hasMessageStartingWith("f.json: not valid JSON at line 1");
+        assertThatThrownBy(() -> Scales.parse("{\"a\":1,\"a\":2}", "f.json"))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("key 'a' appears twice");
+        assertThatThrownBy(() -> Scales.parse("[".repeat(100_000) + "]".repeat(100_000), "f.json"))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("nested deeper than 64");
+        assertThatThrownBy(() -> Scales.parse("{\"format\":\"sdrt-scales-1\",\"amax\":{}} {}", "f.json"))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("unexpected text after the JSON value");
         assertThatThrownBy(() -> Scales.parse("{\"format\":\"sdrt-scales-1\",\"amax\":{\"x\":1},"
                 + "\"smoothquant\":{\"factors\":{\"x\":[1,0]}}}", "f.json"))
                 .hasMessageContaining("smoothquant factor 1 of x must be finite and positive");
