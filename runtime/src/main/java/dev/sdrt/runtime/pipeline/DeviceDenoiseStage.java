@@ -69,7 +69,7 @@ final class DeviceDenoiseStage implements DenoiseStage {
         try {
             for (Map.Entry<String, String> f : files.entrySet()) {
                 Path file = folder.resolve(f.getValue());
-                loaded.add(Pipeline.opening(listener, f.getKey(), file, () -> device.load(file)));
+                loaded.add(PipelineParts.opening(listener, f.getKey(), file, () -> device.load(file)));
             }
             return new DeviceDenoiseStage(device, loaded, spec, replay);
         } catch (IOException | RuntimeException e) {
