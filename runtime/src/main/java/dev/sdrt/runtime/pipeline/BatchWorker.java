@@ -94,6 +94,12 @@ final class BatchWorker implements AutoCloseable {
                 throw new RejectedExecutionException("queue full: " + queue.size() + " requests waiting (max "
                         + limits.maxQueueDepth() + ")");
             }
+            if (deadline != null && !deadline.isAfter(Instant.now())) {
+                // Passed already: it never joins the queue, so the worker cannot take it before the timer fails it.
+                future.whenComplete((image, failure) -> metrics.finished(failure));
+                future.completeExceptionally(new TimeoutException("deadline passed before the request started"));
+                return future;
+            }
             queue.add(job);
             future.whenComplete((image, failure) -> {
                 dequeue(job);
