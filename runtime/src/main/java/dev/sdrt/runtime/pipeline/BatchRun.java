@@ -6,6 +6,7 @@ import dev.sdrt.runtime.scheduler.SchedulePlan;
 import dev.sdrt.runtime.scheduler.SchedulerConfig;
 import dev.sdrt.runtime.scheduler.Schedulers;
 import dev.sdrt.runtime.tensor.Tensor;
+import dev.sdrt.runtime.tensor.TensorSpec;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -68,7 +69,7 @@ final class BatchRun {
         all.addAll(cond);
         Map<String, Tensor> textFeeds = new LinkedHashMap<>();
         for (String name : all.get(0).keySet()) {
-            textFeeds.put(name, Pipeline.typed(stage.denoiserInputs(), stage.denoiserName(), name,
+            textFeeds.put(name, TensorSpec.castToInput(stage.denoiserInputs(), stage.denoiserName(), name,
                     FloatTensors.concat(all.stream().map(m -> m.get(name)).toList(), 0)));
         }
         double textMs = (System.nanoTime() - start) / 1e6;
@@ -144,7 +145,8 @@ final class BatchRun {
      */
     private float[] encodeImage(RgbImage image, int copies, long latentH, long latentW) {
         Tensor pixels = Tensor.ofFloats(new long[] {1, 3, image.height(), image.width()}, image.toChwSigned());
-        Tensor latent = vaeEncoder.run(Map.of("sample", Pipeline.typed(vaeEncoder, "sample", pixels))).get("latent");
+        Tensor feed = TensorSpec.castToInput(vaeEncoder.inputs(), vaeEncoder.model().toString(), "sample", pixels);
+        Tensor latent = vaeEncoder.run(Map.of("sample", feed)).get("latent");
         long[] expected = {1, spec.latentChannels, latentH, latentW};
         if (latent == null || !Arrays.equals(latent.shape(), expected)) {
             throw new IllegalStateException(vaeEncoder.model() + " returned " + (latent == null ? "no 'latent' output"

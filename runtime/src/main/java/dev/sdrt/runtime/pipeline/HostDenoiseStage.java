@@ -115,9 +115,9 @@ final class HostDenoiseStage implements DenoiseStage {
             float[] timesteps = new float[(int) inputShape[0]];
             Arrays.fill(timesteps, (float) ps.timestep());
             Map<String, Tensor> feeds = new LinkedHashMap<>();
-            feeds.put(family.sampleInput(), Pipeline.typed(denoiser.inputs(), denoiser.name(), family.sampleInput(),
+            feeds.put(family.sampleInput(), TensorSpec.castToInput(denoiser.inputs(), denoiser.name(), family.sampleInput(),
                     Tensor.ofFloats(inputShape, modelInput)));
-            feeds.put("timestep", Pipeline.typed(denoiser.inputs(), denoiser.name(), "timestep",
+            feeds.put("timestep", TensorSpec.castToInput(denoiser.inputs(), denoiser.name(), "timestep",
                     Tensor.ofFloats(new long[] {timesteps.length}, timesteps)));
             feeds.putAll(in.textFeeds());
             Map<String, Tensor> outputs = cache != null ? cache.step(step, feeds) : denoiser.run(feeds);
@@ -134,8 +134,9 @@ final class HostDenoiseStage implements DenoiseStage {
         for (int i = 0; i < perBatch; i++) {
             scaled[i] = (float) (latents[i] / spec.vaeScalingFactor + spec.vaeShiftFactor);
         }
-        Tensor image = vaeDecoder.run(Map.of("latent_sample",
-                Pipeline.typed(vaeDecoder, "latent_sample", Tensor.ofFloats(latentShape, scaled)))).get("sample");
+        Tensor feed = TensorSpec.castToInput(vaeDecoder.inputs(), vaeDecoder.model().toString(), "latent_sample",
+                Tensor.ofFloats(latentShape, scaled));
+        Tensor image = vaeDecoder.run(Map.of("latent_sample", feed)).get("sample");
         double vaeMs = (System.nanoTime() - vaeStart) / 1e6;
         long[] expected = in.imageShape();
         if (!Arrays.equals(image.shape(), expected)) {

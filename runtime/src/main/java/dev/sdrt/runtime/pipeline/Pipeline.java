@@ -1,14 +1,10 @@
 package dev.sdrt.runtime.pipeline;
 
 import dev.sdrt.runtime.loop.LoopDevice;
-import dev.sdrt.runtime.ort.OrtRunner;
 import dev.sdrt.runtime.scheduler.SchedulePlan;
-import dev.sdrt.runtime.tensor.Tensor;
-import dev.sdrt.runtime.tensor.TensorSpec;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Instant;
-import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
@@ -213,19 +209,6 @@ public final class Pipeline implements AutoCloseable {
 
     private static void requireListener(StepListener listener) {
         Objects.requireNonNull(listener, "listener must not be null; pass StepListener.NONE for none");
-    }
-
-    /** Casts a feed to the dtype the model declares for that input (fp16 exports take fp16). */
-    static Tensor typed(OrtRunner runner, String input, Tensor t) {
-        return typed(runner.inputs(), runner.model().toString(), input, t);
-    }
-
-    static Tensor typed(Map<String, TensorSpec> inputs, String model, String input, Tensor t) {
-        TensorSpec s = inputs.get(input);
-        if (s == null) {
-            throw new IllegalStateException(model + " has no input '" + input + "'; inputs: " + inputs.keySet());
-        }
-        return s.dtype() == t.dtype() ? t : t.castTo(s.dtype());
     }
 
     /**
