@@ -48,7 +48,8 @@ import java.util.concurrent.TimeoutException;
  *       the models. Futures completing run their callbacks on the completing thread: the worker, the
  *       deadline timer, the closing or the cancelling thread.
  * </ul>
- * {@link #metrics} reads the queue depth, the outcome counts and the per-stage times.
+ * {@link #metrics} reads the queue depth, the outcome counts, the per-stage times and the prompt
+ * cache's hits.
  */
 public final class Pipeline implements AutoCloseable {
     /** Most images one batched denoiser call serves (before the factor 2 of guidance). */
