@@ -5,6 +5,7 @@ import dev.sdrt.runtime.scheduler.SchedulePlan;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Instant;
+import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
@@ -155,7 +156,13 @@ public final class Pipeline implements AutoCloseable {
 
     private static Pipeline open(Path folder, PipelineSpec spec, int threads, Limits limits, LoadListener listener,
             PipelineParts.StageOpener stageOpener) throws IOException {
-        return new Pipeline(PipelineParts.open(folder, spec, threads, listener, stageOpener), limits);
+        PipelineParts parts = PipelineParts.open(folder, spec, threads, listener, stageOpener);
+        try {
+            return new Pipeline(parts, limits);
+        } catch (RuntimeException e) {
+            PipelineParts.closeAll(List.of(parts));
+            throw e;
+        }
     }
 
     public PipelineSpec spec() {
