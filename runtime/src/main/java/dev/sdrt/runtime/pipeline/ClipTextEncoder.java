@@ -3,6 +3,7 @@ package dev.sdrt.runtime.pipeline;
 import dev.sdrt.runtime.ort.OrtRunner;
 import dev.sdrt.runtime.tensor.DType;
 import dev.sdrt.runtime.tensor.Tensor;
+import dev.sdrt.runtime.tensor.TensorSpec;
 import dev.sdrt.runtime.text.ClipTokenizer;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -35,8 +36,8 @@ final class ClipTextEncoder implements AutoCloseable {
         long[] ids = tokenizer.encodeForModel(prompt, maxLength);
         Tensor input = Tensor.ofLongs(new long[] {1, ids.length}, ids);
         Map<String, Tensor> outputs = new LinkedHashMap<>();
-        runner.run(Map.of("input_ids", Pipeline.typed(runner, "input_ids", input)))
-                .forEach((name, t) -> outputs.put(name, t.castTo(DType.FLOAT32)));
+        Tensor feed = TensorSpec.castToInput(runner.inputs(), runner.model().toString(), "input_ids", input);
+        runner.run(Map.of("input_ids", feed)).forEach((name, t) -> outputs.put(name, t.castTo(DType.FLOAT32)));
         return outputs;
     }
 

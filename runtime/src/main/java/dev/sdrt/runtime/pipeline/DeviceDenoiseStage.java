@@ -9,7 +9,6 @@ import dev.sdrt.runtime.tensor.TensorSpec;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -21,31 +20,41 @@ import java.util.Map;
  */
 final class DeviceDenoiseStage implements DenoiseStage {
     private final LoopDevice device;
-    private final List<LoopModel> loaded;
-    private final LoopModel denoiser;
+    private final Models models;
     private final DenoisingLoop guidedLoop;
     private final DenoisingLoop plainLoop;
-    private final boolean featureCache;
     private final PipelineSpec spec;
     private final boolean replay;
 
-    private DeviceDenoiseStage(LoopDevice device, List<LoopModel> loaded, PipelineSpec spec, boolean replay) {
+    /**
+     * The models a folder loads on the device.
+     *
+     * @param plainStep the scheduler-step graph without guidance; {@code guidedStep} combines guidance too
+     * @param deepCacheFull null (and so {@code deepCacheShallow}) without DeepCache graphs
+     */
+    private record Models(LoopModel denoiser, LoopModel vaeDecoder, LoopModel plainStep, LoopModel guidedStep,
+            LoopModel deepCacheFull, LoopModel deepCacheShallow) {
+        void close() {
+            for (LoopModel m : new LoopModel[] {denoiser, vaeDecoder, plainStep, guidedStep, deepCacheFull, deepCacheShallow}) {
+                if (m != null) {
+                    m.close();
+                }
+            }
+        }
+    }
+
+    private DeviceDenoiseStage(LoopDevice device, Models models, PipelineSpec spec, boolean replay) {
         this.device = device;
-        this.loaded = loaded;
+        this.models = models;
         this.spec = spec;
         this.replay = replay;
         PipelineFamily family = spec.family();
-        this.denoiser = loaded.get(0);
-        LoopModel vae = loaded.get(1);
-        LoopModel plainStep = loaded.get(2);
-        LoopModel guidedStep = loaded.get(3);
-        LoopModel full = loaded.size() > 4 ? loaded.get(4) : null;
-        LoopModel shallow = loaded.size() > 5 ? loaded.get(5) : null;
-        this.featureCache = full != null;
-        this.guidedLoop = new DenoisingLoop(device, new DenoisingLoop.Models(denoiser, family.sampleInput(), family.output(),
-                guidedStep, vae, full, shallow), replay);
-        this.plainLoop = new DenoisingLoop(device, new DenoisingLoop.Models(denoiser, family.sampleInput(), family.output(),
-                plainStep, vae, full, shallow), replay);
+        this.guidedLoop = new DenoisingLoop(device, new DenoisingLoop.Models(models.denoiser(), family.sampleInput(),
+                family.output(), models.guidedStep(), models.vaeDecoder(), models.deepCacheFull(), models.deepCacheShallow()),
+                replay);
+        this.plainLoop = new DenoisingLoop(device, new DenoisingLoop.Models(models.denoiser(), family.sampleInput(),
+                family.output(), models.plainStep(), models.vaeDecoder(), models.deepCacheFull(), models.deepCacheShallow()),
+                replay);
     }
 
     /** Loads the folder's denoiser, VAE decoder, scheduler-step graphs and DeepCache graphs on {@code device}. */
@@ -55,42 +64,46 @@ final class DeviceDenoiseStage implements DenoiseStage {
             throw new IllegalArgumentException(folder + " has no scheduler-step graphs, which the device loop runs;"
                     + " re-export it with 'sdrt export-pipeline'");
         }
-        // by component, in the order the stage's constructor takes them
-        Map<String, String> files = new LinkedHashMap<>();
-        files.put(spec.denoiserKey(), spec.denoiser());
-        files.put("vae_decoder", spec.vaeDecoder);
-        files.put("scheduler_step", spec.schedulerStep);
-        files.put("scheduler_step_guided", spec.schedulerStepGuided);
-        if (spec.deepCacheFull != null && spec.deepCacheShallow != null) {
-            files.put("deepcache_full", spec.deepCacheFull);
-            files.put("deepcache_shallow", spec.deepCacheShallow);
-        }
-        List<LoopModel> loaded = new ArrayList<>();
+        boolean deepCache = spec.deepCacheFull != null && spec.deepCacheShallow != null;
+        List<LoopModel> opened = new ArrayList<>();
         try {
-            for (Map.Entry<String, String> f : files.entrySet()) {
-                Path file = folder.resolve(f.getValue());
-                loaded.add(Pipeline.opening(listener, f.getKey(), file, () -> device.load(file)));
-            }
-            return new DeviceDenoiseStage(device, loaded, spec, replay);
+            LoopModel denoiser = load(folder, device, listener, spec.denoiserKey(), spec.denoiser(), opened);
+            LoopModel vae = load(folder, device, listener, "vae_decoder", spec.vaeDecoder, opened);
+            LoopModel plainStep = load(folder, device, listener, "scheduler_step", spec.schedulerStep, opened);
+            LoopModel guidedStep = load(folder, device, listener, "scheduler_step_guided", spec.schedulerStepGuided, opened);
+            LoopModel full = deepCache ? load(folder, device, listener, "deepcache_full", spec.deepCacheFull, opened) : null;
+            LoopModel shallow = deepCache
+                    ? load(folder, device, listener, "deepcache_shallow", spec.deepCacheShallow, opened) : null;
+            return new DeviceDenoiseStage(device, new Models(denoiser, vae, plainStep, guidedStep, full, shallow), spec,
+                    replay);
         } catch (IOException | RuntimeException e) {
-            loaded.forEach(LoopModel::close);
+            opened.forEach(LoopModel::close);
             throw e;
         }
     }
 
+    /** Loads one of the folder's models on the device, noting it in {@code opened} for closing should a later one fail. */
+    private static LoopModel load(Path folder, LoopDevice device, LoadListener listener, String component, String fileName,
+            List<LoopModel> opened) throws IOException {
+        Path file = folder.resolve(fileName);
+        LoopModel model = PipelineParts.opening(listener, component, file, () -> device.load(file));
+        opened.add(model);
+        return model;
+    }
+
     @Override
     public Map<String, TensorSpec> denoiserInputs() {
-        return denoiser.inputs();
+        return models.denoiser().inputs();
     }
 
     @Override
     public String denoiserName() {
-        return denoiser.name();
+        return models.denoiser().name();
     }
 
     @Override
     public boolean hasFeatureCache() {
-        return featureCache;
+        return models.deepCacheFull() != null;
     }
 
     @Override
@@ -137,6 +150,6 @@ final class DeviceDenoiseStage implements DenoiseStage {
     public void close() {
         guidedLoop.close();
         plainLoop.close();
-        loaded.forEach(LoopModel::close);
+        models.close();
     }
 }

@@ -16,9 +16,10 @@ import java.util.Objects;
  * #DEFAULT_FEATURE}. Each is anything that maps named inputs to named outputs; {@code
  * OrtRunner::run} fits.
  *
- * <p>The cached feature is kept as the tensor the full graph returned: in host memory here (ONNX
- * Runtime on the CPU); a device-side runner keeps it on the device the same way, since nothing here
- * reads its contents. It is dropped by {@link #reset()}, which a loop calls before each new image.
+ * <p>The cached feature is kept as the tensor the full graph returned, in host memory: this class
+ * serves the host loop ({@link HostDenoiseStage}, ONNX Runtime on the CPU). The device loop does not
+ * use it; {@link dev.sdrt.runtime.loop.DenoisingLoop} keeps the feature in a device buffer of its
+ * own. It is dropped by {@link #reset()}, which a loop calls before each new image.
  *
  * <p>One instance serves one denoising loop at a time; it is not thread-safe.
  */

@@ -5,8 +5,12 @@ import dev.sdrt.runtime.scheduler.PlanStep;
 import dev.sdrt.runtime.scheduler.SchedulePlan;
 import dev.sdrt.runtime.tensor.Tensor;
 import dev.sdrt.runtime.tensor.TensorSpec;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -31,6 +35,33 @@ final class HostDenoiseStage implements DenoiseStage {
         this.vaeDecoder = vaeDecoder;
         this.deepCacheFull = deepCacheFull;
         this.deepCacheShallow = deepCacheShallow;
+    }
+
+    /**
+     * Opens the folder's denoiser (from {@code denoiserOpener}, given the UNet or transformer file;
+     * null for a plain ONNX Runtime session), VAE decoder and DeepCache graphs on ONNX Runtime.
+     */
+    static HostDenoiseStage open(Path folder, PipelineSpec spec, int threads, Denoiser.Opener denoiserOpener,
+            LoadListener listener) throws IOException {
+        boolean deepCache = spec.deepCacheFull != null && spec.deepCacheShallow != null;
+        List<AutoCloseable> opened = new ArrayList<>();
+        try {
+            Path denoiserFile = folder.resolve(spec.denoiser());
+            Denoiser denoiser = PipelineParts.opening(listener, spec.denoiserKey(), denoiserFile, () -> denoiserOpener != null
+                    ? denoiserOpener.open(denoiserFile) : Denoiser.of(PipelineParts.ort(denoiserFile, threads)));
+            opened.add(denoiser);
+            OrtRunner vae = PipelineParts.ort("vae_decoder", folder.resolve(spec.vaeDecoder), threads, listener);
+            opened.add(vae);
+            OrtRunner full = deepCache
+                    ? PipelineParts.ort("deepcache_full", folder.resolve(spec.deepCacheFull), threads, listener) : null;
+            opened.add(full);
+            OrtRunner shallow = deepCache
+                    ? PipelineParts.ort("deepcache_shallow", folder.resolve(spec.deepCacheShallow), threads, listener) : null;
+            return new HostDenoiseStage(spec, denoiser, vae, full, shallow);
+        } catch (IOException | RuntimeException e) {
+            PipelineParts.closeAll(opened);
+            throw e;
+        }
     }
 
     @Override
@@ -84,9 +115,9 @@ final class HostDenoiseStage implements DenoiseStage {
             float[] timesteps = new float[(int) inputShape[0]];
             Arrays.fill(timesteps, (float) ps.timestep());
             Map<String, Tensor> feeds = new LinkedHashMap<>();
-            feeds.put(family.sampleInput(), Pipeline.typed(denoiser.inputs(), denoiser.name(), family.sampleInput(),
+            feeds.put(family.sampleInput(), TensorSpec.castToInput(denoiser.inputs(), denoiser.name(), family.sampleInput(),
                     Tensor.ofFloats(inputShape, modelInput)));
-            feeds.put("timestep", Pipeline.typed(denoiser.inputs(), denoiser.name(), "timestep",
+            feeds.put("timestep", TensorSpec.castToInput(denoiser.inputs(), denoiser.name(), "timestep",
                     Tensor.ofFloats(new long[] {timesteps.length}, timesteps)));
             feeds.putAll(in.textFeeds());
             Map<String, Tensor> outputs = cache != null ? cache.step(step, feeds) : denoiser.run(feeds);
@@ -103,8 +134,9 @@ final class HostDenoiseStage implements DenoiseStage {
         for (int i = 0; i < perBatch; i++) {
             scaled[i] = (float) (latents[i] / spec.vaeScalingFactor + spec.vaeShiftFactor);
         }
-        Tensor image = vaeDecoder.run(Map.of("latent_sample",
-                Pipeline.typed(vaeDecoder, "latent_sample", Tensor.ofFloats(latentShape, scaled)))).get("sample");
+        Tensor feed = TensorSpec.castToInput(vaeDecoder.inputs(), vaeDecoder.model().toString(), "latent_sample",
+                Tensor.ofFloats(latentShape, scaled));
+        Tensor image = vaeDecoder.run(Map.of("latent_sample", feed)).get("sample");
         double vaeMs = (System.nanoTime() - vaeStart) / 1e6;
         long[] expected = in.imageShape();
         if (!Arrays.equals(image.shape(), expected)) {

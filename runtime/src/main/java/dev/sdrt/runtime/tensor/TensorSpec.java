@@ -126,6 +126,22 @@ public final class TensorSpec {
         return Optional.empty();
     }
 
+    /**
+     * {@code tensor} as a feed for the input {@code input} of a model whose inputs are {@code inputs}:
+     * cast to the dtype the model declares for it (fp16 exports take fp16 feeds), or as it is when
+     * the dtypes agree. The shape is the model's to check when it runs.
+     *
+     * @param model names the model in the error
+     * @throws IllegalStateException when the model has no input {@code input}
+     */
+    public static Tensor castToInput(Map<String, TensorSpec> inputs, String model, String input, Tensor tensor) {
+        TensorSpec s = inputs.get(input);
+        if (s == null) {
+            throw new IllegalStateException(model + " has no input '" + input + "'; inputs: " + inputs.keySet());
+        }
+        return s.dtype() == tensor.dtype() ? tensor : tensor.castTo(s.dtype());
+    }
+
     /** "float32 [batch, 4, 16, 16]": dynamic dimensions by name, or "?" when unnamed. */
     public String describe() {
         StringBuilder text = new StringBuilder(dtype.displayName()).append(" [");

@@ -60,4 +60,16 @@ class TensorSpecTest {
         assertThat(out.shapeWith(sizes)).as("width was never bound").containsExactly(2, 8, 64, TensorSpec.DYNAMIC);
         assertThat(out.shape()).as("the spec itself is unchanged").containsExactly(-1, 8, -1, -1);
     }
+
+    @Test
+    void castToInputCastsToTheDeclaredDtypeAndNamesTheModelWhenTheInputIsMissing() {
+        Map<String, TensorSpec> inputs = Map.of("sample",
+                new TensorSpec("sample", DType.FLOAT16, new long[] {-1, 4, -1, 16}, List.of()));
+        Tensor floats = Tensor.zeros(DType.FLOAT32, 1, 4, 3, 16);
+        assertThat(TensorSpec.castToInput(inputs, "unet.onnx", "sample", floats).dtype()).isEqualTo(DType.FLOAT16);
+        Tensor halves = Tensor.zeros(DType.FLOAT16, 1, 4, 3, 16);
+        assertThat(TensorSpec.castToInput(inputs, "unet.onnx", "sample", halves)).as("already the dtype").isSameAs(halves);
+        assertThatThrownBy(() -> TensorSpec.castToInput(inputs, "unet.onnx", "timestep", floats))
+                .isInstanceOf(IllegalStateException.class).hasMessage("unet.onnx has no input 'timestep'; inputs: [sample]");
+    }
 }

@@ -22,6 +22,9 @@ import java.util.TreeMap;
 /**
  * Collects tensors and writes them as one safetensors file. The file appears complete or not at all: it is
  * written beside the target under a temporary name, then moved into place.
+ *
+ * <p>Test code: no main code writes safetensors files; the exporter's tests write the ones they read
+ * (sharded, fuzzed, malformed on purpose).
  */
 public final class SafetensorsWriter {
     private static final int HEADER_ALIGNMENT = 8;
