@@ -53,6 +53,11 @@ import java.util.regex.Pattern;
 /**
  * An ONNX model: model-level metadata (IR version, opset imports, producer) around a mutable
  * {@link Graph}. Loads and saves ONNX files whose weights may live in external data files.
+ *
+ * <p>Loading and saving stay in one class (about 700 lines) because they are two halves of one
+ * file layout: what the loader accepts (data file names inside the folder, offsets, the content-named
+ * data file) is what the one-unit save writes and later removes, and keeping them side by side is
+ * what keeps the two in step.
  */
 public final class OnnxModel {
     /** Protobuf cannot serialize one message of 2 GiB or more. */

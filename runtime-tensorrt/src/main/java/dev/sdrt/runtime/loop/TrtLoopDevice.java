@@ -93,6 +93,10 @@ import org.bytedeco.javacpp.Pointer;
  *
  * <p>Nothing touches CUDA before the first call that needs it, so {@link #load} reports a missing
  * engine file on any machine. Not thread-safe: one loop drives one device.
+ *
+ * <p>The class is long (about 950 lines) because every part of it shares the stream, the context
+ * cache and the slot bookkeeping, which splitting would turn into a wide package-private API; its
+ * pure arithmetic is apart and tested without a GPU ({@link StagingPlan}, {@link #bindings}).
  */
 public final class TrtLoopDevice implements LoopDevice {
 
