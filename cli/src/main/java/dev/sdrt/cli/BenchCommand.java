@@ -28,7 +28,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
-import java.util.Locale;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
@@ -78,10 +77,9 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--steps", paramLabel = "N", defaultValue = "50", description = "denoising steps (default 50)")
     int steps;
 
-    @Option(names = "--backend", paramLabel = "B", defaultValue = "cpu",
-            description = "cpu (ONNX Runtime, the host loop; the default), tensorrt (NVIDIA GPU: static engines per size and"
-                    + " batch, built once into OUT/engines, and the device loop), or cpu-loop (the device loop on ONNX Runtime)")
-    String backend;
+    @Option(names = "--backend", paramLabel = "B", defaultValue = "cpu", converter = Backend.Converter.class,
+            description = Backend.HELP + "; tensorrt builds static engines per size and batch once into OUT/engines")
+    Backend backend;
 
     @Option(names = "--cuda-graph", negatable = true, defaultValue = "true", fallbackValue = "true",
             description = "tensorrt, cpu-loop: capture each cell's launches once and replay them (CUDA graphs on the GPU;"
@@ -134,13 +132,7 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        String backendId = switch (backend.toLowerCase(Locale.ROOT)) {
-            case "cpu", "onnxruntime", "ort" -> "cpu";
-            case "cpu-loop" -> "cpu-loop";
-            case "tensorrt", "trt" -> "tensorrt";
-            default -> throw new IllegalArgumentException("unknown backend '" + backend + "'; backends are cpu, tensorrt and cpu-loop");
-        };
-        if (backendId.equals("tensorrt")) {
+        if (backend == Backend.TENSORRT) {
             BuildCommand.checkOptLevel(optLevel);
             TensorRtBenchBackend.requireGuided(guidance); // before an export that can take minutes
             BuildCommand.requireTensorRtBackend("--backend cpu runs without one"); // before an export that can take minutes
@@ -215,11 +207,11 @@ final class BenchCommand implements Callable<Integer> {
             parsed.add(Variant.parse(name, registered, scales));
         }
         BenchSettings settings = new BenchSettings(sourceText, model, parsed, base, sizeList, batches, steps, runs, warmup, seed,
-                prompt, guidance, schedulerName, threads, backendId, out, rebuild, scales, commandLine());
-        BenchBackend benchBackend = switch (backendId) {
-            case "cpu" -> BenchBackend.onnxRuntime(threads);
-            case "cpu-loop" -> BenchBackend.cpuLoop(threads, cudaGraph);
-            default -> new TensorRtBenchBackend(out.resolve("engines"), threads, optLevel, cudaGraph, err,
+                prompt, guidance, schedulerName, threads, backend.id(), out, rebuild, scales, commandLine());
+        BenchBackend benchBackend = switch (backend) {
+            case CPU -> BenchBackend.onnxRuntime(threads);
+            case CPU_LOOP -> BenchBackend.cpuLoop(threads, cudaGraph);
+            case TENSORRT -> new TensorRtBenchBackend(out.resolve("engines"), threads, optLevel, cudaGraph, err,
                     EngineCache::forThisMachine, new PrintingBuildProgress(System.err));
         };
         BenchResult result = new BenchRunner(settings, benchBackend, err).run();

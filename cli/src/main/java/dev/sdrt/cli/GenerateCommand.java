@@ -63,10 +63,9 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--size", paramLabel = "WxH", description = "image size, e.g. 512x512 (same as --width and --height)")
     String size;
 
-    @Option(names = "--backend", paramLabel = "B", defaultValue = "cpu",
-            description = "cpu (ONNX Runtime, the default), tensorrt (NVIDIA GPU, engines from 'sdrt build-pipeline'),"
-                    + " or cpu-loop (the GPU's device loop run on ONNX Runtime, for checking it)")
-    String backend;
+    @Option(names = "--backend", paramLabel = "B", defaultValue = "cpu", converter = Backend.Converter.class,
+            description = Backend.HELP + "; tensorrt runs the engines of 'sdrt build-pipeline'")
+    Backend backend;
 
     @Option(names = "--cuda-graph", description = "tensorrt: capture the loop's launches once per shape and replay them (CUDA graphs)")
     boolean cudaGraph;
@@ -119,18 +118,14 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        boolean onDevice = switch (backend) {
-            case "cpu" -> false;
-            case "tensorrt", "cpu-loop" -> true;
-            default -> throw new IllegalArgumentException("--backend must be cpu, tensorrt or cpu-loop, not '" + backend + "'");
-        };
+        boolean onDevice = backend.onDevice();
         if (cudaGraph && !onDevice) {
             throw new IllegalArgumentException("--cuda-graph needs --backend tensorrt: the CPU backend launches no GPU work");
         }
         if (repeat < 1) {
             throw new IllegalArgumentException("--repeat must be at least 1");
         }
-        if (backend.equals("tensorrt")) {
+        if (backend == Backend.TENSORRT) {
             BuildCommand.requireTensorRtBackend("--backend cpu runs without one");
         }
         if (size != null) {
@@ -141,7 +136,7 @@ final class GenerateCommand implements Callable<Integer> {
         }
         PipelineSpec folder = PipelineSpec.read(model);
         checkBeforeLoading(folder, scheduler, width, height);
-        OrtCpuCheck.requirePipelineRunnable(model, folder, !backend.equals("tensorrt"));
+        OrtCpuCheck.requirePipelineRunnable(model, folder, backend != Backend.TENSORRT);
         GenerationRequest request = GenerationRequest.of(prompt).withNegativePrompt(negativePrompt).withSteps(steps)
                 .withGuidanceScale(guidance).withSeed(seed).withSize(width, height).withBatchSize(batch).withScheduler(scheduler)
                 .withDeepCache(deepCache, deepCacheNonUniform);
@@ -197,7 +192,7 @@ final class GenerateCommand implements Callable<Integer> {
             log.println(hostLine(t));
         } else {
             log.printf("text encoder %.0f ms, denoising loop and VAE decoder on %s %.0f ms for %d steps%s%n", t.textEncoderMs(),
-                    backend.equals("tensorrt") ? "the GPU" : "the CPU loop device", t.denoiseMs(), t.steps(),
+                    backend == Backend.TENSORRT ? "the GPU" : "the CPU loop device", t.denoiseMs(), t.steps(),
                     cudaGraph ? (repeat > 1 ? " (replayed CUDA graph)" : " (captured; replays from the next request)") : "");
             if (repeat > 1) {
                 log.println(deviceLine("median of runs 2.." + repeat, median(runs.subList(1, runs.size()))));
@@ -226,9 +221,9 @@ final class GenerateCommand implements Callable<Integer> {
     /** The device to run the loop on, or null for the host loop. */
     private LoopDevice openDevice() {
         return switch (backend) {
-            case "tensorrt" -> new TrtLoopDevice();
-            case "cpu-loop" -> new CpuLoopDevice(threads);
-            default -> null;
+            case TENSORRT -> new TrtLoopDevice();
+            case CPU_LOOP -> new CpuLoopDevice(threads);
+            case CPU -> null;
         };
     }
 

@@ -179,7 +179,7 @@ class GenerateCliTest {
         assertThat(graphOnCpu.code()).isEqualTo(2);
         assertThat(graphOnCpu.err()).contains("--cuda-graph needs --backend tensorrt");
         CliTest.Result unknown = sdrt("generate", "--model", pipeline.toString(), "--prompt", "x", "--backend", "cuda");
-        assertThat(unknown.err()).contains("--backend must be cpu, tensorrt or cpu-loop");
+        assertThat(unknown.err()).contains("unknown backend 'cuda'; backends are cpu, tensorrt and cpu-loop");
     }
 
     @Test
