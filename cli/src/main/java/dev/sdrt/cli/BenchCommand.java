@@ -33,6 +33,7 @@ import java.util.concurrent.Callable;
 import java.util.stream.Stream;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
@@ -109,11 +110,8 @@ final class BenchCommand implements Callable<Integer> {
             description = "the prompt of every run (default: ${DEFAULT-VALUE})")
     String prompt;
 
-    @Option(names = "--guidance", paramLabel = "G", defaultValue = "7.5", description = "classifier-free guidance scale (default 7.5)")
-    double guidance;
-
-    @Option(names = "--scheduler", paramLabel = "NAME", description = GenerateCommand.SCHEDULER_HELP)
-    String scheduler;
+    @Mixin
+    SamplingOptions sampling;
 
     @Option(names = "--baseline", paramLabel = "VARIANT", description = "the variant others are compared with (default: the first)")
     String baseline;
@@ -134,7 +132,7 @@ final class BenchCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         if (backend == Backend.TENSORRT) {
             BuildCommand.checkOptLevel(optLevel);
-            TensorRtBenchBackend.requireGuided(guidance); // before an export that can take minutes
+            TensorRtBenchBackend.requireGuided(sampling.guidance); // before an export that can take minutes
             BuildCommand.requireTensorRtBackend("--backend cpu runs without one"); // before an export that can take minutes
         }
         if (steps < 1 || steps > 1000) {
@@ -146,6 +144,7 @@ final class BenchCommand implements Callable<Integer> {
         if (warmup < 0) {
             throw new IllegalArgumentException("--warmup must not be negative, got " + warmup);
         }
+        String scheduler = sampling.scheduler;
         if (scheduler != null && !Schedulers.NAMES.contains(scheduler)) {
             throw new IllegalArgumentException("unknown scheduler '" + scheduler + "'; choose one of "
                     + String.join(", ", Schedulers.NAMES));
@@ -207,7 +206,7 @@ final class BenchCommand implements Callable<Integer> {
             parsed.add(Variant.parse(name, registered, scales));
         }
         BenchSettings settings = new BenchSettings(sourceText, model, parsed, base, sizeList, batches, steps, runs, warmup, seed,
-                prompt, guidance, schedulerName, threads, backend.id(), out, rebuild, scales, commandLine());
+                prompt, sampling.guidance, schedulerName, threads, backend.id(), out, rebuild, scales, commandLine());
         BenchBackend benchBackend = switch (backend) {
             case CPU -> BenchBackend.onnxRuntime(threads);
             case CPU_LOOP -> BenchBackend.cpuLoop(threads, cudaGraph);

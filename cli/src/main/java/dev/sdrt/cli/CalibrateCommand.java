@@ -23,6 +23,7 @@ import java.time.Instant;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
@@ -67,17 +68,11 @@ final class CalibrateCommand implements Callable<Integer> {
     @Option(names = "--seed", paramLabel = "N", defaultValue = "0", description = "prompt i starts from seed N+i (default 0)")
     long seed;
 
-    @Option(names = "--guidance", paramLabel = "G", defaultValue = "7.5", description = "classifier-free guidance scale (default 7.5)")
-    double guidance;
+    @Mixin
+    SamplingOptions sampling;
 
-    @Option(names = "--scheduler", paramLabel = "NAME", description = GenerateCommand.SCHEDULER_HELP)
-    String scheduler;
-
-    @Option(names = "--width", paramLabel = "W", defaultValue = "0", description = "image width (default: the model's)")
-    int width;
-
-    @Option(names = "--height", paramLabel = "H", defaultValue = "0", description = "image height (default: the model's)")
-    int height;
+    @Mixin
+    ImageSizeOptions imageSize;
 
     @Option(names = "--backend", paramLabel = "B", defaultValue = "cpu", converter = Backend.Converter.class,
             description = "where the tapped UNet runs: " + Backend.HELP + "; tensorrt builds it into an engine")
@@ -100,13 +95,14 @@ final class CalibrateCommand implements Callable<Integer> {
             BuildCommand.requireTensorRtBackend("--backend cpu calibrates without one");
         }
         PipelineSpec folder = PipelineSpec.read(model);
-        GenerateCommand.checkBeforeLoading(folder, scheduler, width, height);
+        sampling.checkBeforeLoading(folder, imageSize.width, imageSize.height);
         OrtCpuCheck.requirePipelineRunnable(model, folder, backend != Backend.TENSORRT);
         CalibrationMethod calibrationMethod = CalibrationMethod.parse(method);
         if (!noSmoothQuant && !(alpha >= 0 && alpha <= 1)) {
             throw new IllegalArgumentException("--alpha must be in [0, 1], got " + alpha);
         }
-        Calibrator.Options options = new Calibrator.Options(steps, guidance, seed, scheduler, width, height, threads);
+        Calibrator.Options options = new Calibrator.Options(steps, sampling.guidance, seed, sampling.scheduler, imageSize.width,
+                imageSize.height, threads);
         List<String> list = prompts == null ? Prompts.defaults() : Prompts.read(prompts);
         if (promptCount != null) {
             if (promptCount < 1) {

@@ -9,7 +9,6 @@ import dev.sdrt.runtime.pipeline.GenerationRequest;
 import dev.sdrt.runtime.pipeline.LoadListener;
 import dev.sdrt.runtime.pipeline.Pipeline;
 import dev.sdrt.runtime.pipeline.PipelineSpec;
-import dev.sdrt.runtime.scheduler.Schedulers;
 import dev.sdrt.runtime.tensor.DType;
 import dev.sdrt.runtime.tensor.Npy;
 import dev.sdrt.runtime.tensor.Tensor;
@@ -19,6 +18,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
@@ -47,18 +47,15 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--steps", paramLabel = "N", defaultValue = "25", description = "denoising steps (default 25)")
     int steps;
 
-    @Option(names = "--guidance", paramLabel = "G", defaultValue = "7.5", description = "classifier-free guidance scale (default 7.5)")
-    double guidance;
+    @Mixin
+    SamplingOptions sampling;
 
     @Option(names = "--seed", paramLabel = "N", defaultValue = "0",
             description = "seed of the starting noise: the same seed, prompt and options give the same image (default 0)")
     long seed;
 
-    @Option(names = "--width", paramLabel = "W", defaultValue = "0", description = "image width (default: the model's)")
-    int width;
-
-    @Option(names = "--height", paramLabel = "H", defaultValue = "0", description = "image height (default: the model's)")
-    int height;
+    @Mixin
+    ImageSizeOptions imageSize;
 
     @Option(names = "--size", paramLabel = "WxH", description = "image size, e.g. 512x512 (same as --width and --height)")
     String size;
@@ -77,9 +74,6 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Option(names = "--batch", paramLabel = "N", defaultValue = "1", description = "images per prompt (default 1)")
     int batch;
-
-    @Option(names = "--scheduler", paramLabel = "NAME", description = SCHEDULER_HELP)
-    String scheduler;
 
     @Option(names = "--init-image", paramLabel = "FILE",
             description = "image to image: start from this picture (PNG, JPEG, BMP); resized to --size when given")
@@ -109,10 +103,6 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--threads", paramLabel = "N", defaultValue = "0", description = "CPU threads (default: all cores)")
     int threads;
 
-    /** The --scheduler help of the commands that sample, by the kind of model each scheduler fits. */
-    static final String SCHEDULER_HELP = "ddim, euler, euler-a, dpm++2m or dpm++2m-karras for SD 1.x/2.x and SDXL;"
-            + " flow-euler for SD3 (default: euler, or flow-euler for SD3)";
-
     @Spec
     picocli.CommandLine.Model.CommandSpec spec;
 
@@ -128,6 +118,8 @@ final class GenerateCommand implements Callable<Integer> {
         if (backend == Backend.TENSORRT) {
             BuildCommand.requireTensorRtBackend("--backend cpu runs without one");
         }
+        int width = imageSize.width;
+        int height = imageSize.height;
         if (size != null) {
             // 0x0 is allowed: like --width 0 --height 0, it leaves the model's default size.
             ImageSize parsed = ImageSize.parse(size, "--size", 0);
@@ -135,10 +127,10 @@ final class GenerateCommand implements Callable<Integer> {
             height = parsed.height();
         }
         PipelineSpec folder = PipelineSpec.read(model);
-        checkBeforeLoading(folder, scheduler, width, height);
+        sampling.checkBeforeLoading(folder, width, height);
         OrtCpuCheck.requirePipelineRunnable(model, folder, backend != Backend.TENSORRT);
         GenerationRequest request = GenerationRequest.of(prompt).withNegativePrompt(negativePrompt).withSteps(steps)
-                .withGuidanceScale(guidance).withSeed(seed).withSize(width, height).withBatchSize(batch).withScheduler(scheduler)
+                .withGuidanceScale(sampling.guidance).withSeed(seed).withSize(width, height).withBatchSize(batch).withScheduler(sampling.scheduler)
                 .withDeepCache(deepCache, deepCacheNonUniform);
         if (initImage != null) {
             RgbImage image = RgbImage.read(initImage);
@@ -202,20 +194,6 @@ final class GenerateCommand implements Callable<Integer> {
         }
         log.flush();
         return 0;
-    }
-
-    /**
-     * Refuses from the folder's spec alone, before its models spend seconds loading, a scheduler or
-     * a size (0 for the model's default) that the pipeline would refuse once open.
-     */
-    static void checkBeforeLoading(PipelineSpec folder, String scheduler, int width, int height) {
-        if (scheduler != null) {
-            Schedulers.requireFor(scheduler, folder.family().modelKind());
-        }
-        String sizeProblem = width != 0 && height != 0 ? folder.sizeProblem(width, height) : null;
-        if (sizeProblem != null) {
-            throw new IllegalArgumentException(sizeProblem);
-        }
     }
 
     /** The device to run the loop on, or null for the host loop. */
