@@ -17,6 +17,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
+import java.util.function.ToDoubleFunction;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -150,7 +151,7 @@ final class GenerateCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         LoadListener loading = Progress.loadLines(err);
         GeneratedImage result = null;
-        List<double[]> runs = new ArrayList<>();
+        List<RunTimings> runs = new ArrayList<>();
         try (LoopDevice device = openDevice();
                 Pipeline pipeline = device == null ? Pipeline.open(model, threads, Pipeline.DEFAULT_MAX_BATCH_IMAGES, null, loading)
                         : Pipeline.openOnDevice(model, threads, Pipeline.DEFAULT_MAX_BATCH_IMAGES, device, cudaGraph, loading);
@@ -165,10 +166,10 @@ final class GenerateCommand implements Callable<Integer> {
                     bar.maxHint(total);
                     bar.stepTo(done);
                 });
-                double[] timings = timings(result, (System.nanoTime() - start) / 1e6);
+                RunTimings timings = RunTimings.of(result, (System.nanoTime() - start) / 1e6);
                 runs.add(timings);
                 if (repeat > 1) {
-                    log.println(onDevice ? deviceLine("run " + run + "/" + repeat, timings)
+                    log.println(onDevice ? timings.deviceLine("run " + run + "/" + repeat)
                             : "run " + run + "/" + repeat + ": " + hostLine(result.timings()));
                     log.flush();
                 }
@@ -187,9 +188,9 @@ final class GenerateCommand implements Callable<Integer> {
                     backend == Backend.TENSORRT ? "the GPU" : "the CPU loop device", t.denoiseMs(), t.steps(),
                     cudaGraph ? (repeat > 1 ? " (replayed CUDA graph)" : " (captured; replays from the next request)") : "");
             if (repeat > 1) {
-                log.println(deviceLine("median of runs 2.." + repeat, median(runs.subList(1, runs.size()))));
+                log.println(RunTimings.median(runs.subList(1, runs.size())).deviceLine("median of runs 2.." + repeat));
             } else {
-                log.println(deviceLine("device loop", runs.get(0)));
+                log.println(runs.get(0).deviceLine("device loop"));
             }
         }
         log.flush();
@@ -205,32 +206,52 @@ final class GenerateCommand implements Callable<Integer> {
         };
     }
 
-    /** {total ms, loop ms, ms per step, synchronizations, upload ms, enqueue ms, wait ms, images}. */
-    private static double[] timings(GeneratedImage r, double wallMs) {
-        GeneratedImage.Timings t = r.timings();
-        return new double[] {wallMs, t.denoiseMs() + t.vaeDecoderMs(), t.denoiseMs() / t.steps(), t.synchronizations(),
-            t.deviceUploadMs(), t.deviceEnqueueMs(), t.deviceWaitMs(), r.count()};
-    }
-
-    private static double[] median(List<double[]> runs) {
-        double[] m = new double[runs.get(0).length];
-        for (int k = 0; k < m.length; k++) {
-            final int column = k;
-            double[] values = runs.stream().mapToDouble(r -> r[column]).sorted().toArray();
-            int n = values.length;
-            m[k] = n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
-        }
-        return m;
-    }
-
     /**
-     * One line of device-loop timings, in a fixed format that scripts parse ("syncs" per batch; the
-     * host's upload, enqueue and wait times add up to the loop's).
+     * One run's timings as the device-loop lines report them.
+     *
+     * @param totalMs          the run's wall time
+     * @param loopMs           the denoising loop and the VAE decoder
+     * @param msPerStep        the denoising loop per step
+     * @param synchronizations the host's waits for the device (a median of runs may be a half)
+     * @param uploadMs         the host's upload time, part of the loop's
+     * @param enqueueMs        the host's enqueue time, part of the loop's
+     * @param waitMs           the host's wait time, part of the loop's
+     * @param images           images the run made
      */
-    static String deviceLine(String label, double[] t) {
-        return String.format(java.util.Locale.ROOT,
-                "%s: total %.1f ms (%.3f s/image), loop %.1f ms (%.2f ms/step), syncs %d, upload %.2f ms, enqueue %.2f ms, wait %.1f ms",
-                label, t[0], t[0] / t[7] / 1000, t[1], t[2], Math.round(t[3]), t[4], t[5], t[6]);
+    record RunTimings(double totalMs, double loopMs, double msPerStep, double synchronizations, double uploadMs,
+            double enqueueMs, double waitMs, int images) {
+
+        static RunTimings of(GeneratedImage r, double wallMs) {
+            GeneratedImage.Timings t = r.timings();
+            return new RunTimings(wallMs, t.denoiseMs() + t.vaeDecoderMs(), t.denoiseMs() / t.steps(), t.synchronizations(),
+                    t.deviceUploadMs(), t.deviceEnqueueMs(), t.deviceWaitMs(), r.count());
+        }
+
+        /** Each timing's median over {@code runs} (of one request, so of one image count). */
+        static RunTimings median(List<RunTimings> runs) {
+            return new RunTimings(median(runs, RunTimings::totalMs), median(runs, RunTimings::loopMs),
+                    median(runs, RunTimings::msPerStep), median(runs, RunTimings::synchronizations),
+                    median(runs, RunTimings::uploadMs), median(runs, RunTimings::enqueueMs), median(runs, RunTimings::waitMs),
+                    runs.get(0).images());
+        }
+
+        private static double median(List<RunTimings> runs, ToDoubleFunction<RunTimings> timing) {
+            double[] values = runs.stream().mapToDouble(timing).sorted().toArray();
+            int n = values.length;
+            return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+        }
+
+        /**
+         * One line of device-loop timings, in a fixed format that scripts parse ("syncs" per batch; the
+         * host's upload, enqueue and wait times add up to the loop's).
+         */
+        String deviceLine(String label) {
+            return String.format(java.util.Locale.ROOT,
+                    "%s: total %.1f ms (%.3f s/image), loop %.1f ms (%.2f ms/step), syncs %d, upload %.2f ms, enqueue %.2f ms,"
+                            + " wait %.1f ms",
+                    label, totalMs, totalMs / images / 1000, loopMs, msPerStep, Math.round(synchronizations), uploadMs, enqueueMs,
+                    waitMs);
+        }
     }
 
     private String hostLine(GeneratedImage.Timings t) {
