@@ -55,7 +55,7 @@ final class BenchCommand implements Callable<Integer> {
     Source source;
 
     static final class Source {
-        @Option(names = "--arch", paramLabel = "ARCH", completionCandidates = ExportCommand.Architectures.class,
+        @Option(names = "--arch", paramLabel = "ARCH", completionCandidates = Architectures.class,
                 description = "built-in architecture with random weights: ${COMPLETION-CANDIDATES}")
         String arch;
 
@@ -131,9 +131,9 @@ final class BenchCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (backend == Backend.TENSORRT) {
-            BuildCommand.checkOptLevel(optLevel);
+            TensorRtChecks.checkOptLevel(optLevel);
             TensorRtBenchBackend.requireGuided(sampling.guidance); // before an export that can take minutes
-            BuildCommand.requireTensorRtBackend("--backend cpu runs without one"); // before an export that can take minutes
+            TensorRtChecks.requireTensorRtBackend("--backend cpu runs without one"); // before an export that can take minutes
         }
         if (steps < 1 || steps > 1000) {
             throw new IllegalArgumentException("--steps must be between 1 and 1000, got " + steps);

@@ -99,7 +99,7 @@ final class BuildPipelineCommand implements Callable<Integer> {
         }
         Path cache = timingCache != null ? timingCache : model.resolve("timing.cache");
         List<Target> targets = targets(model, pipeline, shapes, optLevel, cache, !noTf32, only);
-        BuildCommand.requireTensorRt("'sdrt generate --backend cpu' needs no engines");
+        TensorRtChecks.requireTensorRt("'sdrt generate --backend cpu' needs no engines");
 
         EngineCache engines = EngineCache.forThisMachine();
         long started = System.nanoTime();
@@ -111,7 +111,7 @@ final class BuildPipelineCommand implements Callable<Integer> {
             long t0 = System.nanoTime();
             EngineCache.Outcome outcome = engines.buildOrReuse(t.request(), t.plan(), new PrintingBuildProgress(System.err));
             log.printf("      %s in %.1f s: %s, profile %s%n", outcome.reused() ? "reused" : "built", (System.nanoTime() - t0) / 1e9,
-                    InspectCommand.human(Files.size(t.plan())), outcome.profile().inputs());
+                    ByteSizes.human(Files.size(t.plan())), outcome.profile().inputs());
             log.flush();
         }
         log.printf("%d engines ready in %s (%.1f s); run: sdrt generate --model %s --backend tensorrt%s --prompt \"...\"%n",

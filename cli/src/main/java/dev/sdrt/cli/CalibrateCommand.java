@@ -90,9 +90,9 @@ final class CalibrateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        BuildCommand.checkOptLevel(optLevel);
+        TensorRtChecks.checkOptLevel(optLevel);
         if (backend == Backend.TENSORRT) {
-            BuildCommand.requireTensorRtBackend("--backend cpu calibrates without one");
+            TensorRtChecks.requireTensorRtBackend("--backend cpu calibrates without one");
         }
         PipelineSpec folder = PipelineSpec.read(model);
         sampling.checkBeforeLoading(folder, imageSize.width, imageSize.height);
@@ -167,7 +167,7 @@ final class CalibrateCommand implements Callable<Integer> {
                 long t0 = System.nanoTime();
                 EngineCache.Outcome outcome = engines.buildOrReuse(request, plan, new PrintingBuildProgress(System.err));
                 log.printf("  %s in %.1f s (%s)%n", outcome.reused() ? "reused" : "built", (System.nanoTime() - t0) / 1e9,
-                        InspectCommand.human(Files.size(plan)));
+                        ByteSizes.human(Files.size(plan)));
                 log.flush();
                 return LoopDeviceDenoiser.open(device, outcome.engine());
             }

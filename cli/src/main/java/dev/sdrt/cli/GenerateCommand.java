@@ -117,7 +117,7 @@ final class GenerateCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--repeat must be at least 1");
         }
         if (backend == Backend.TENSORRT) {
-            BuildCommand.requireTensorRtBackend("--backend cpu runs without one");
+            TensorRtChecks.requireTensorRtBackend("--backend cpu runs without one");
         }
         int width = imageSize.width;
         int height = imageSize.height;

@@ -107,7 +107,7 @@ final class TensorRtBenchBackend implements BenchBackend {
                     progress);
             if (!outcome.reused()) {
                 log.printf(Locale.ROOT, "    engine %s: built in %.1f s (%s)%n", outcome.engine().getFileName(),
-                        (System.nanoTime() - t0) / 1e9, InspectCommand.human(Files.size(outcome.engine())));
+                        (System.nanoTime() - t0) / 1e9, ByteSizes.human(Files.size(outcome.engine())));
                 log.flush();
             }
             planFor.put(t.onnx().toAbsolutePath().normalize(), outcome.engine());
