@@ -8,6 +8,7 @@ import dev.sdrt.exporter.ExportOptions;
 import dev.sdrt.exporter.Exporter;
 import dev.sdrt.exporter.SchedulerStepGraph;
 import dev.sdrt.exporter.config.DiffusersConfig;
+import dev.sdrt.exporter.pipeline.CharacterTokenizerFiles;
 import dev.sdrt.graphs.OnnxModel;
 import dev.sdrt.graphs.passes.DeepCacheSplitter;
 import dev.sdrt.runtime.pipeline.PipelineFamily;
