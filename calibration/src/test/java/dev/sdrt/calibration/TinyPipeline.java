@@ -3,10 +3,9 @@ package dev.sdrt.calibration;
 import dev.sdrt.exporter.Component;
 import dev.sdrt.exporter.ExportOptions;
 import dev.sdrt.exporter.Exporter;
+import dev.sdrt.exporter.pipeline.CharacterTokenizerFiles;
 import dev.sdrt.runtime.pipeline.PipelineSpec;
-import dev.sdrt.runtime.text.ByteLevelAlphabet;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
@@ -25,7 +24,7 @@ final class TinyPipeline {
         Exporter.random("tiny", Component.TEXT_ENCODER, seed, options).model().save(out.resolve("text_encoder.onnx"));
         Exporter.random("tiny", Component.UNET, seed, options).model().save(out.resolve("unet.onnx"));
         Exporter.random("tiny", Component.VAE_DECODER, seed, options).model().save(out.resolve("vae_decoder.onnx"));
-        writeTokenizer(out.resolve("tokenizer"));
+        CharacterTokenizerFiles.write(out.resolve("tokenizer"));
         Files.createDirectories(out.resolve("scheduler"));
         Files.writeString(out.resolve("scheduler/scheduler_config.json"), """
                 {"_class_name": "EulerDiscreteScheduler", "num_train_timesteps": 1000, "beta_start": 0.00085,
@@ -42,34 +41,5 @@ final class TinyPipeline {
         spec.defaultWidth = spec.defaultHeight;
         spec.write(out);
         return out;
-    }
-
-    /** Every byte is a token (no merges): 256 symbols, the same with end-of-word, start and end of text. */
-    private static void writeTokenizer(Path dir) throws IOException {
-        Files.createDirectories(dir);
-        StringBuilder vocab = new StringBuilder("{");
-        int id = 0;
-        for (String suffix : new String[] {"", "</w>"}) {
-            for (int b = 0; b < 256; b++) {
-                vocab.append(id == 0 ? "" : ",").append(json(ByteLevelAlphabet.charOf(b) + suffix)).append(':').append(id++);
-            }
-        }
-        vocab.append(",\"<|startoftext|>\":").append(id++).append(",\"<|endoftext|>\":").append(id).append('}');
-        Files.writeString(dir.resolve("vocab.json"), vocab, StandardCharsets.UTF_8);
-        Files.writeString(dir.resolve("merges.txt"), "#version: 0.2\n", StandardCharsets.UTF_8);
-    }
-
-    private static String json(String s) {
-        StringBuilder b = new StringBuilder("\"");
-        for (char c : s.toCharArray()) {
-            if (c == '"' || c == '\\') {
-                b.append('\\').append(c);
-            } else if (c < 0x20 || c > 0x7e) {
-                b.append(String.format("\\u%04x", (int) c));
-            } else {
-                b.append(c);
-            }
-        }
-        return b.append('"').toString();
     }
 }

@@ -28,12 +28,12 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
-import java.util.Locale;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
@@ -55,7 +55,7 @@ final class BenchCommand implements Callable<Integer> {
     Source source;
 
     static final class Source {
-        @Option(names = "--arch", paramLabel = "ARCH", completionCandidates = ExportCommand.Architectures.class,
+        @Option(names = "--arch", paramLabel = "ARCH", completionCandidates = Architectures.class,
                 description = "built-in architecture with random weights: ${COMPLETION-CANDIDATES}")
         String arch;
 
@@ -78,10 +78,9 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--steps", paramLabel = "N", defaultValue = "50", description = "denoising steps (default 50)")
     int steps;
 
-    @Option(names = "--backend", paramLabel = "B", defaultValue = "cpu",
-            description = "cpu (ONNX Runtime, the host loop; the default), tensorrt (NVIDIA GPU: static engines per size and"
-                    + " batch, built once into OUT/engines, and the device loop), or cpu-loop (the device loop on ONNX Runtime)")
-    String backend;
+    @Option(names = "--backend", paramLabel = "B", defaultValue = "cpu", converter = Backend.Converter.class,
+            description = Backend.HELP + "; tensorrt builds static engines per size and batch once into OUT/engines")
+    Backend backend;
 
     @Option(names = "--cuda-graph", negatable = true, defaultValue = "true", fallbackValue = "true",
             description = "tensorrt, cpu-loop: capture each cell's launches once and replay them (CUDA graphs on the GPU;"
@@ -111,11 +110,8 @@ final class BenchCommand implements Callable<Integer> {
             description = "the prompt of every run (default: ${DEFAULT-VALUE})")
     String prompt;
 
-    @Option(names = "--guidance", paramLabel = "G", defaultValue = "7.5", description = "classifier-free guidance scale (default 7.5)")
-    double guidance;
-
-    @Option(names = "--scheduler", paramLabel = "NAME", description = GenerateCommand.SCHEDULER_HELP)
-    String scheduler;
+    @Mixin
+    SamplingOptions sampling;
 
     @Option(names = "--baseline", paramLabel = "VARIANT", description = "the variant others are compared with (default: the first)")
     String baseline;
@@ -134,16 +130,10 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        String backendId = switch (backend.toLowerCase(Locale.ROOT)) {
-            case "cpu", "onnxruntime", "ort" -> "cpu";
-            case "cpu-loop" -> "cpu-loop";
-            case "tensorrt", "trt" -> "tensorrt";
-            default -> throw new IllegalArgumentException("unknown backend '" + backend + "'; backends are cpu, tensorrt and cpu-loop");
-        };
-        if (backendId.equals("tensorrt")) {
-            BuildCommand.checkOptLevel(optLevel);
-            TensorRtBenchBackend.requireGuided(guidance); // before an export that can take minutes
-            BuildCommand.requireTensorRtBackend("--backend cpu runs without one"); // before an export that can take minutes
+        if (backend == Backend.TENSORRT) {
+            TensorRtChecks.checkOptLevel(optLevel);
+            TensorRtBenchBackend.requireGuided(sampling.guidance); // before an export that can take minutes
+            TensorRtChecks.requireTensorRtBackend("--backend cpu runs without one"); // before an export that can take minutes
         }
         if (steps < 1 || steps > 1000) {
             throw new IllegalArgumentException("--steps must be between 1 and 1000, got " + steps);
@@ -154,6 +144,7 @@ final class BenchCommand implements Callable<Integer> {
         if (warmup < 0) {
             throw new IllegalArgumentException("--warmup must not be negative, got " + warmup);
         }
+        String scheduler = sampling.scheduler;
         if (scheduler != null && !Schedulers.NAMES.contains(scheduler)) {
             throw new IllegalArgumentException("unknown scheduler '" + scheduler + "'; choose one of "
                     + String.join(", ", Schedulers.NAMES));
@@ -215,11 +206,11 @@ final class BenchCommand implements Callable<Integer> {
             parsed.add(Variant.parse(name, registered, scales));
         }
         BenchSettings settings = new BenchSettings(sourceText, model, parsed, base, sizeList, batches, steps, runs, warmup, seed,
-                prompt, guidance, schedulerName, threads, backendId, out, rebuild, scales, commandLine());
-        BenchBackend benchBackend = switch (backendId) {
-            case "cpu" -> BenchBackend.onnxRuntime(threads);
-            case "cpu-loop" -> BenchBackend.cpuLoop(threads, cudaGraph);
-            default -> new TensorRtBenchBackend(out.resolve("engines"), threads, optLevel, cudaGraph, err,
+                prompt, sampling.guidance, schedulerName, threads, backend.id(), out, rebuild, scales, commandLine());
+        BenchBackend benchBackend = switch (backend) {
+            case CPU -> BenchBackend.onnxRuntime(threads);
+            case CPU_LOOP -> BenchBackend.cpuLoop(threads, cudaGraph);
+            case TENSORRT -> new TensorRtBenchBackend(out.resolve("engines"), threads, optLevel, cudaGraph, err,
                     EngineCache::forThisMachine, new PrintingBuildProgress(System.err));
         };
         BenchResult result = new BenchRunner(settings, benchBackend, err).run();

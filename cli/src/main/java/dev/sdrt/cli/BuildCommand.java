@@ -7,7 +7,6 @@ import dev.sdrt.enginebuilder.EngineInfo;
 import dev.sdrt.enginebuilder.PrintingBuildProgress;
 import dev.sdrt.graphs.OnnxModel;
 import dev.sdrt.graphs.ir.Value;
-import dev.sdrt.runtime.trt.TensorRt;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -62,7 +61,7 @@ final class BuildCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        requireTensorRt("ONNX Runtime on the CPU needs no engine: use the .onnx file directly");
+        TensorRtChecks.requireTensorRt("ONNX Runtime on the CPU needs no engine: use the .onnx file directly");
         int factor = takesLatents(model) ? vaeScaleFactor : 1;
         EngineBuildRequest request = EngineBuildRequest.builder(model)
                 .batch(DimRange.parse(batch))
@@ -80,32 +79,6 @@ final class BuildCommand implements Callable<Integer> {
         log.print(EngineInfo.describe(out));
         log.flush();
         return 0;
-    }
-
-    /**
-     * Refuses {@code --backend tensorrt} on a machine without a usable GPU and TensorRT, saying why and
-     * what runs without one ({@code withoutIt}, e.g. "--backend cpu runs without one").
-     */
-    static void requireTensorRtBackend(String withoutIt) {
-        if (!TensorRt.isAvailable()) {
-            throw new IllegalStateException("--backend tensorrt needs an NVIDIA GPU with TensorRT: " + TensorRt.unavailableReason()
-                    + " (" + withoutIt + ")");
-        }
-    }
-
-    /** Refuses a TensorRT builder optimization level outside 0..5 up front, before minutes of export or calibration. */
-    static void checkOptLevel(int optLevel) {
-        if (optLevel < 0 || optLevel > 5) {
-            throw new IllegalArgumentException("--opt-level must be between 0 and 5, got " + optLevel);
-        }
-    }
-
-    /** Refuses, saying why, where TensorRT cannot build engines (no GPU, no TensorRT libraries); {@code hint} says what to do instead. */
-    static void requireTensorRt(String hint) {
-        if (!TensorRt.isAvailable()) {
-            throw new IllegalStateException("cannot build TensorRT engines on this machine: " + TensorRt.unavailableReason()
-                    + " (" + hint + ")");
-        }
     }
 
     /** Image encoders take 3-channel pixels; everything else with a 4-D input takes latents. */

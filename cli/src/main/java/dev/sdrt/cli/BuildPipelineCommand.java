@@ -4,15 +4,15 @@ import dev.sdrt.enginebuilder.DimRange;
 import dev.sdrt.enginebuilder.EngineBuildRequest;
 import dev.sdrt.enginebuilder.EngineCache;
 import dev.sdrt.enginebuilder.PrintingBuildProgress;
-import dev.sdrt.runtime.loop.TrtLoopDevice;
+import dev.sdrt.enginebuilder.pipeline.PipelineEngines;
+import dev.sdrt.enginebuilder.pipeline.PipelineEngines.Shapes;
+import dev.sdrt.enginebuilder.pipeline.PipelineEngines.Target;
 import dev.sdrt.runtime.pipeline.PipelineSpec;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.function.ToIntFunction;
 import picocli.CommandLine.Command;
@@ -27,25 +27,15 @@ import picocli.CommandLine.Spec;
  * Runtime. Engines whose model, options, GPU and TensorRT did not change are reused, so an interrupted
  * run picks up where it stopped.
  *
- * <p>Profiles, from the request's images per batch B and size:
- * <pre>
- *   denoiser, DeepCache graphs   batch 2·B (guidance runs [uncond; cond] as one batch); --dynamic: B_min .. 2·B_max
- *   VAE decoder                  batch B
- *   scheduler_step               batch B
- *   scheduler_step_guided        sample B, model_output and next_model_input 2·B
- *   spatial dimensions           size / vae_scale_factor (latent pixels); text length from the pipeline spec
- * </pre>
- * Static engines (the default) serve exactly that: guided requests of B images at that size.
+ * <p>Which engine each component gets, and with which profile, is {@link PipelineEngines}'; this
+ * command turns its options into {@link Shapes} and builds. Static engines (the default) serve
+ * exactly one batch and size of guided requests.
  */
 @Command(name = "build-pipeline", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Builds the TensorRT engines that 'sdrt generate --backend tensorrt' runs: X.plan and its manifest"
                 + " X.plan.json beside each X.onnx of the folder (denoiser, VAE decoder, scheduler-step graphs, DeepCache graphs).",
             "Engines already built from the same model and options on this GPU are reused."})
 final class BuildPipelineCommand implements Callable<Integer> {
-
-    /** The components the device loop loads, in build order. */
-    static final List<String> COMPONENTS = List.of("denoiser", "vae_decoder", "scheduler_step", "scheduler_step_guided",
-            "deepcache_full", "deepcache_shallow");
 
     @Option(names = "--model", paramLabel = "DIR", required = true, description = "pipeline folder (from 'sdrt export-pipeline')")
     Path model;
@@ -81,14 +71,6 @@ final class BuildPipelineCommand implements Callable<Integer> {
     @Spec
     picocli.CommandLine.Model.CommandSpec spec;
 
-    /** One engine to build. */
-    record Target(String component, Path onnx, Path plan, EngineBuildRequest request) {
-    }
-
-    /** The request's sizes: images per batch, and height and width ranges in image pixels. */
-    record Shapes(DimRange images, DimRange height, DimRange width, boolean dynamic) {
-    }
-
     @Override
     public Integer call() throws Exception {
         PipelineSpec pipeline = PipelineSpec.read(model);
@@ -98,8 +80,8 @@ final class BuildPipelineCommand implements Callable<Integer> {
             log.println("several sizes: building dynamic engines (a static engine holds one size)");
         }
         Path cache = timingCache != null ? timingCache : model.resolve("timing.cache");
-        List<Target> targets = targets(model, pipeline, shapes, optLevel, cache, !noTf32, only);
-        BuildCommand.requireTensorRt("'sdrt generate --backend cpu' needs no engines");
+        List<Target> targets = PipelineEngines.targets(model, pipeline, shapes, optLevel, cache, !noTf32, only);
+        TensorRtChecks.requireTensorRt("'sdrt generate --backend cpu' needs no engines");
 
         EngineCache engines = EngineCache.forThisMachine();
         long started = System.nanoTime();
@@ -111,7 +93,7 @@ final class BuildPipelineCommand implements Callable<Integer> {
             long t0 = System.nanoTime();
             EngineCache.Outcome outcome = engines.buildOrReuse(t.request(), t.plan(), new PrintingBuildProgress(System.err));
             log.printf("      %s in %.1f s: %s, profile %s%n", outcome.reused() ? "reused" : "built", (System.nanoTime() - t0) / 1e9,
-                    InspectCommand.human(Files.size(t.plan())), outcome.profile().inputs());
+                    ByteSizes.human(Files.size(t.plan())), outcome.profile().inputs());
             log.flush();
         }
         log.printf("%d engines ready in %s (%.1f s); run: sdrt generate --model %s --backend tensorrt%s --prompt \"...\"%n",
@@ -169,78 +151,5 @@ final class BuildPipelineCommand implements Callable<Integer> {
         int min = sizes.stream().mapToInt(axis).min().orElseThrow();
         int max = sizes.stream().mapToInt(axis).max().orElseThrow();
         return new DimRange(min, axis.applyAsInt(sizes.get(0)), max);
-    }
-
-    /**
-     * The engines to build for {@code pipeline} in {@code folder}, each with its request (profiles as
-     * in the class comment). Reads only the spec: no GPU, no ONNX parsing.
-     */
-    static List<Target> targets(Path folder, PipelineSpec pipeline, Shapes shapes, int optLevel, Path timingCache, boolean tf32,
-            List<String> only) {
-        if (pipeline.schedulerStep == null || pipeline.schedulerStepGuided == null) {
-            throw new IllegalArgumentException(folder + " has no scheduler-step graphs, which the device loop runs;"
-                    + " re-export it with 'sdrt export-pipeline'");
-        }
-        Map<String, String> files = new LinkedHashMap<>();
-        files.put("denoiser", pipeline.denoiser());
-        files.put("vae_decoder", pipeline.vaeDecoder);
-        files.put("scheduler_step", pipeline.schedulerStep);
-        files.put("scheduler_step_guided", pipeline.schedulerStepGuided);
-        if (pipeline.deepCacheFull != null && pipeline.deepCacheShallow != null) {
-            files.put("deepcache_full", pipeline.deepCacheFull);
-            files.put("deepcache_shallow", pipeline.deepCacheShallow);
-        }
-        if (only != null) {
-            for (String name : only) {
-                if (!COMPONENTS.contains(name)) {
-                    throw new IllegalArgumentException("--only: unknown component '" + name + "'; choose from "
-                            + String.join(", ", COMPONENTS));
-                }
-                if (!files.containsKey(name)) {
-                    throw new IllegalArgumentException("--only " + name + ": " + folder + " has no DeepCache graphs"
-                            + " (export with 'sdrt export-pipeline ... --deepcache-branch 0')");
-                }
-            }
-        }
-        long factor = pipeline.vaeScaleFactor;
-        DimRange latentH = new DimRange(shapes.height().min() / factor, shapes.height().opt() / factor, shapes.height().max() / factor);
-        DimRange latentW = new DimRange(shapes.width().min() / factor, shapes.width().opt() / factor, shapes.width().max() / factor);
-        DimRange images = shapes.images();
-        DimRange guided = new DimRange(2 * images.min(), 2 * images.opt(), 2 * images.max());
-        // Unguided requests (guidance 1) run the denoiser at B, guided ones at 2·B: a dynamic denoiser takes both.
-        DimRange denoiserBatch = new DimRange(images.min(), 2 * images.opt(), 2 * images.max());
-        long tokens = pipeline.denoiserTextLength();
-        List<Target> targets = new ArrayList<>();
-        for (Map.Entry<String, String> e : files.entrySet()) {
-            String component = e.getKey();
-            if (only != null && !only.contains(component)) {
-                continue;
-            }
-            Path onnx = folder.resolve(e.getValue());
-            EngineBuildRequest.Builder request = EngineBuildRequest.builder(onnx)
-                    .height(latentH)
-                    .width(latentW)
-                    .tokens(DimRange.fixed(tokens))
-                    .staticShapes(!shapes.dynamic())
-                    .optLevel(optLevel)
-                    .timingCache(timingCache)
-                    .tf32(tf32)
-                    .passSpec("");
-            switch (component) {
-                case "denoiser", "deepcache_full", "deepcache_shallow" -> request.batch(denoiserBatch);
-                case "vae_decoder" -> request.batch(images);
-                case "scheduler_step" -> request.batch(images).dim("channels", DimRange.fixed(pipeline.latentChannels));
-                case "scheduler_step_guided" -> request.batch(images).dim("guided_batch", guided)
-                        .dim("channels", DimRange.fixed(pipeline.latentChannels));
-                default -> throw new IllegalStateException(component);
-            }
-            targets.add(new Target(component, onnx, planFile(onnx), request.build()));
-        }
-        return targets;
-    }
-
-    /** X.plan beside X.onnx: where {@link TrtLoopDevice#planFor} looks. */
-    static Path planFile(Path onnx) {
-        return TrtLoopDevice.besideOnnx(onnx, ".plan");
     }
 }

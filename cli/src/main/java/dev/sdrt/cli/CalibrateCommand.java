@@ -21,9 +21,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.List;
-import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
@@ -68,22 +68,15 @@ final class CalibrateCommand implements Callable<Integer> {
     @Option(names = "--seed", paramLabel = "N", defaultValue = "0", description = "prompt i starts from seed N+i (default 0)")
     long seed;
 
-    @Option(names = "--guidance", paramLabel = "G", defaultValue = "7.5", description = "classifier-free guidance scale (default 7.5)")
-    double guidance;
+    @Mixin
+    SamplingOptions sampling;
 
-    @Option(names = "--scheduler", paramLabel = "NAME", description = GenerateCommand.SCHEDULER_HELP)
-    String scheduler;
+    @Mixin
+    ImageSizeOptions imageSize;
 
-    @Option(names = "--width", paramLabel = "W", defaultValue = "0", description = "image width (default: the model's)")
-    int width;
-
-    @Option(names = "--height", paramLabel = "H", defaultValue = "0", description = "image height (default: the model's)")
-    int height;
-
-    @Option(names = "--backend", paramLabel = "B", defaultValue = "cpu",
-            description = "where the tapped UNet runs: cpu (ONNX Runtime), cpu-loop (the device path on ONNX Runtime) or "
-                    + "tensorrt (an engine on the GPU) (default cpu)")
-    String backend;
+    @Option(names = "--backend", paramLabel = "B", defaultValue = "cpu", converter = Backend.Converter.class,
+            description = "where the tapped UNet runs: " + Backend.HELP + "; tensorrt builds it into an engine")
+    Backend backend;
 
     @Option(names = "--opt-level", paramLabel = "0-5", defaultValue = "3",
             description = "TensorRT builder optimization level of the tapped engine (default 3; --backend tensorrt)")
@@ -97,22 +90,19 @@ final class CalibrateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        String backendName = backend.toLowerCase(Locale.ROOT);
-        if (!List.of("cpu", "cpu-loop", "tensorrt").contains(backendName)) {
-            throw new IllegalArgumentException("unknown backend '" + backend + "'; backends are cpu, cpu-loop and tensorrt");
-        }
-        BuildCommand.checkOptLevel(optLevel);
-        if (backendName.equals("tensorrt")) {
-            BuildCommand.requireTensorRtBackend("--backend cpu calibrates without one");
+        TensorRtChecks.checkOptLevel(optLevel);
+        if (backend == Backend.TENSORRT) {
+            TensorRtChecks.requireTensorRtBackend("--backend cpu calibrates without one");
         }
         PipelineSpec folder = PipelineSpec.read(model);
-        GenerateCommand.checkBeforeLoading(folder, scheduler, width, height);
-        OrtCpuCheck.requirePipelineRunnable(model, folder, !backendName.equals("tensorrt"));
+        sampling.checkBeforeLoading(folder, imageSize.width, imageSize.height);
+        OrtCpuCheck.requirePipelineRunnable(model, folder, backend != Backend.TENSORRT);
         CalibrationMethod calibrationMethod = CalibrationMethod.parse(method);
         if (!noSmoothQuant && !(alpha >= 0 && alpha <= 1)) {
             throw new IllegalArgumentException("--alpha must be in [0, 1], got " + alpha);
         }
-        Calibrator.Options options = new Calibrator.Options(steps, guidance, seed, scheduler, width, height, threads);
+        Calibrator.Options options = new Calibrator.Options(steps, sampling.guidance, seed, sampling.scheduler, imageSize.width,
+                imageSize.height, threads);
         List<String> list = prompts == null ? Prompts.defaults() : Prompts.read(prompts);
         if (promptCount != null) {
             if (promptCount < 1) {
@@ -125,23 +115,19 @@ final class CalibrateCommand implements Callable<Integer> {
         PrintWriter log = spec.commandLine().getOut();
         log.printf("calibrating %s: %d prompts x %d steps, method %s, %s, seed %d (%s)%n", model, list.size(),
                 steps, calibrationMethod.spec(), noSmoothQuant ? "no SmoothQuant" : "SmoothQuant alpha " + alpha, seed,
-                switch (backendName) {
-                    case "cpu" -> "ONNX Runtime CPU";
-                    case "cpu-loop" -> "CPU loop device";
-                    default -> "TensorRT";
-                });
+                backend.title());
         log.flush();
         long start = System.nanoTime();
         Calibrator.Run run;
-        try (LoopDevice device = switch (backendName) {
-            case "cpu-loop" -> new CpuLoopDevice(threads);
-            case "tensorrt" -> new TrtLoopDevice();
-            default -> null;
+        try (LoopDevice device = switch (backend) {
+            case CPU_LOOP -> new CpuLoopDevice(threads);
+            case TENSORRT -> new TrtLoopDevice();
+            case CPU -> null;
         }) {
-            Calibrator.Backend on = switch (backendName) {
-                case "cpu-loop" -> Calibrator.Backend.onDevice("cpu-loop", device);
-                case "tensorrt" -> tensorRt(device, log);
-                default -> Calibrator.Backend.onnxRuntime(threads);
+            Calibrator.Backend on = switch (backend) {
+                case CPU_LOOP -> Calibrator.Backend.onDevice(Backend.CPU_LOOP.id(), device);
+                case TENSORRT -> tensorRt(device, log);
+                case CPU -> Calibrator.Backend.onnxRuntime(threads);
             };
             run = Calibrator.calibratePipeline(model, list, options, on, (done, total, prompt, seconds) -> {
                 log.printf("  prompt %d/%d  %5.1f s  %s%n", done, total, seconds, shorten(prompt));
@@ -181,7 +167,7 @@ final class CalibrateCommand implements Callable<Integer> {
                 long t0 = System.nanoTime();
                 EngineCache.Outcome outcome = engines.buildOrReuse(request, plan, new PrintingBuildProgress(System.err));
                 log.printf("  %s in %.1f s (%s)%n", outcome.reused() ? "reused" : "built", (System.nanoTime() - t0) / 1e9,
-                        InspectCommand.human(Files.size(plan)));
+                        ByteSizes.human(Files.size(plan)));
                 log.flush();
                 return LoopDeviceDenoiser.open(device, outcome.engine());
             }

@@ -4,9 +4,6 @@ import dev.sdrt.exporter.Component;
 import dev.sdrt.exporter.ExportOptions;
 import dev.sdrt.exporter.Exporter;
 import dev.sdrt.graphs.OnnxModel;
-import dev.sdrt.graphs.SaveOptions;
-import dev.sdrt.graphs.ir.DataType;
-import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -69,14 +66,6 @@ final class ExportCommand implements Callable<Integer> {
     @Option(names = "--sequence", paramLabel = "N", defaultValue = "77", description = "text length for --static (default 77)")
     long sequence;
 
-    /** The built-in architectures, for the --arch help of the commands that take one. */
-    static final class Architectures implements Iterable<String> {
-        @Override
-        public Iterator<String> iterator() {
-            return Exporter.ARCHITECTURES.iterator();
-        }
-    }
-
     /** The components by their command-line names, for the --component help. */
     static final class ComponentNames implements Iterable<String> {
         @Override
@@ -90,7 +79,7 @@ final class ExportCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        ExportOptions options = ExportOptions.defaults().withPrecision(parsePrecision(precision));
+        ExportOptions options = ExportOptions.defaults().withPrecision(Precisions.parse(precision));
         if (staticShapes) {
             options = options.withStaticShapes(batch, height, width, sequence);
         }
@@ -124,42 +113,14 @@ final class ExportCommand implements Callable<Integer> {
                     result.unusedTensors().size(), result.unusedTensors().subList(0, Math.min(5, result.unusedTensors().size())));
         }
         out.flush();
-        saveShowingProgress(result.model(), this.out, spec.commandLine().getErr());
+        ModelSaving.saveShowingProgress(result.model(), this.out, spec.commandLine().getErr());
         StringBuilder data = new StringBuilder();
         for (Path file : OnnxModel.externalDataFiles(this.out)) {
-            data.append(" + ").append(file.getFileName()).append(" (").append(InspectCommand.human(Files.size(file))).append(')');
+            data.append(" + ").append(file.getFileName()).append(" (").append(ByteSizes.human(Files.size(file))).append(')');
         }
-        out.printf("wrote %s (%s)%s in %.1f s%n", this.out, InspectCommand.human(Files.size(this.out)), data,
+        out.printf("wrote %s (%s)%s in %.1f s%n", this.out, ByteSizes.human(Files.size(this.out)), data,
                 (System.nanoTime() - start) / 1e9);
         out.flush();
         return 0;
-    }
-
-    /**
-     * Saves {@code model} to {@code file}, showing the weights' progress on {@code err} when they are
-     * large enough to take a while (writing them is most of an export's time).
-     */
-    static void saveShowingProgress(OnnxModel model, Path file, PrintWriter err) throws IOException {
-        long totalBytes = model.graph().initializers().stream().mapToLong(v -> v.constant().byteSize()).sum();
-        if (totalBytes < (64L << 20)) {
-            model.save(file);
-            return;
-        }
-        try (Progress progress = Progress.start(err, "writing " + file.getFileName(), totalBytes >> 20, "MiB", 500)) {
-            long[] written = {0};
-            model.save(file, SaveOptions.defaults().withProgress(bytes -> {
-                written[0] += bytes;
-                progress.stepTo(written[0] >> 20);
-            }));
-        }
-    }
-
-    static DataType parsePrecision(String p) {
-        return switch (p) {
-            case "fp32" -> DataType.FLOAT;
-            case "fp16" -> DataType.FLOAT16;
-            case "bf16" -> DataType.BFLOAT16;
-            default -> throw new IllegalArgumentException("--precision must be fp32, fp16 or bf16, not '" + p + "'");
-        };
     }
 }

@@ -24,7 +24,7 @@ final class ExportPipelineCommand implements Callable<Integer> {
         @Option(names = "--from", paramLabel = "DIR", description = "diffusers pipeline folder (with model_index.json)")
         Path from;
 
-        @Option(names = "--arch", paramLabel = "ARCH", completionCandidates = ExportCommand.Architectures.class,
+        @Option(names = "--arch", paramLabel = "ARCH", completionCandidates = Architectures.class,
                 description = "built-in architecture: ${COMPLETION-CANDIDATES}")
         String arch;
     }
@@ -50,7 +50,7 @@ final class ExportPipelineCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        ExportOptions options = ExportOptions.defaults().withPrecision(ExportCommand.parsePrecision(precision));
+        ExportOptions options = ExportOptions.defaults().withPrecision(Precisions.parse(precision));
         PrintWriter log = spec.commandLine().getOut();
         long start = System.nanoTime();
         if (source.arch != null) {

@@ -9,7 +9,6 @@ import dev.sdrt.runtime.pipeline.GenerationRequest;
 import dev.sdrt.runtime.pipeline.LoadListener;
 import dev.sdrt.runtime.pipeline.Pipeline;
 import dev.sdrt.runtime.pipeline.PipelineSpec;
-import dev.sdrt.runtime.scheduler.Schedulers;
 import dev.sdrt.runtime.tensor.DType;
 import dev.sdrt.runtime.tensor.Npy;
 import dev.sdrt.runtime.tensor.Tensor;
@@ -18,7 +17,9 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
+import java.util.function.ToDoubleFunction;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
@@ -47,26 +48,22 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--steps", paramLabel = "N", defaultValue = "25", description = "denoising steps (default 25)")
     int steps;
 
-    @Option(names = "--guidance", paramLabel = "G", defaultValue = "7.5", description = "classifier-free guidance scale (default 7.5)")
-    double guidance;
+    @Mixin
+    SamplingOptions sampling;
 
     @Option(names = "--seed", paramLabel = "N", defaultValue = "0",
             description = "seed of the starting noise: the same seed, prompt and options give the same image (default 0)")
     long seed;
 
-    @Option(names = "--width", paramLabel = "W", defaultValue = "0", description = "image width (default: the model's)")
-    int width;
-
-    @Option(names = "--height", paramLabel = "H", defaultValue = "0", description = "image height (default: the model's)")
-    int height;
+    @Mixin
+    ImageSizeOptions imageSize;
 
     @Option(names = "--size", paramLabel = "WxH", description = "image size, e.g. 512x512 (same as --width and --height)")
     String size;
 
-    @Option(names = "--backend", paramLabel = "B", defaultValue = "cpu",
-            description = "cpu (ONNX Runtime, the default), tensorrt (NVIDIA GPU, engines from 'sdrt build-pipeline'),"
-                    + " or cpu-loop (the GPU's device loop run on ONNX Runtime, for checking it)")
-    String backend;
+    @Option(names = "--backend", paramLabel = "B", defaultValue = "cpu", converter = Backend.Converter.class,
+            description = Backend.HELP + "; tensorrt runs the engines of 'sdrt build-pipeline'")
+    Backend backend;
 
     @Option(names = "--cuda-graph", description = "tensorrt: capture the loop's launches once per shape and replay them (CUDA graphs)")
     boolean cudaGraph;
@@ -78,9 +75,6 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Option(names = "--batch", paramLabel = "N", defaultValue = "1", description = "images per prompt (default 1)")
     int batch;
-
-    @Option(names = "--scheduler", paramLabel = "NAME", description = SCHEDULER_HELP)
-    String scheduler;
 
     @Option(names = "--init-image", paramLabel = "FILE",
             description = "image to image: start from this picture (PNG, JPEG, BMP); resized to --size when given")
@@ -110,29 +104,23 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--threads", paramLabel = "N", defaultValue = "0", description = "CPU threads (default: all cores)")
     int threads;
 
-    /** The --scheduler help of the commands that sample, by the kind of model each scheduler fits. */
-    static final String SCHEDULER_HELP = "ddim, euler, euler-a, dpm++2m or dpm++2m-karras for SD 1.x/2.x and SDXL;"
-            + " flow-euler for SD3 (default: euler, or flow-euler for SD3)";
-
     @Spec
     picocli.CommandLine.Model.CommandSpec spec;
 
     @Override
     public Integer call() throws Exception {
-        boolean onDevice = switch (backend) {
-            case "cpu" -> false;
-            case "tensorrt", "cpu-loop" -> true;
-            default -> throw new IllegalArgumentException("--backend must be cpu, tensorrt or cpu-loop, not '" + backend + "'");
-        };
+        boolean onDevice = backend.onDevice();
         if (cudaGraph && !onDevice) {
             throw new IllegalArgumentException("--cuda-graph needs --backend tensorrt: the CPU backend launches no GPU work");
         }
         if (repeat < 1) {
             throw new IllegalArgumentException("--repeat must be at least 1");
         }
-        if (backend.equals("tensorrt")) {
-            BuildCommand.requireTensorRtBackend("--backend cpu runs without one");
+        if (backend == Backend.TENSORRT) {
+            TensorRtChecks.requireTensorRtBackend("--backend cpu runs without one");
         }
+        int width = imageSize.width;
+        int height = imageSize.height;
         if (size != null) {
             // 0x0 is allowed: like --width 0 --height 0, it leaves the model's default size.
             ImageSize parsed = ImageSize.parse(size, "--size", 0);
@@ -140,10 +128,10 @@ final class GenerateCommand implements Callable<Integer> {
             height = parsed.height();
         }
         PipelineSpec folder = PipelineSpec.read(model);
-        checkBeforeLoading(folder, scheduler, width, height);
-        OrtCpuCheck.requirePipelineRunnable(model, folder, !backend.equals("tensorrt"));
+        sampling.checkBeforeLoading(folder, width, height);
+        OrtCpuCheck.requirePipelineRunnable(model, folder, backend != Backend.TENSORRT);
         GenerationRequest request = GenerationRequest.of(prompt).withNegativePrompt(negativePrompt).withSteps(steps)
-                .withGuidanceScale(guidance).withSeed(seed).withSize(width, height).withBatchSize(batch).withScheduler(scheduler)
+                .withGuidanceScale(sampling.guidance).withSeed(seed).withSize(width, height).withBatchSize(batch).withScheduler(sampling.scheduler)
                 .withDeepCache(deepCache, deepCacheNonUniform);
         if (initImage != null) {
             RgbImage image = RgbImage.read(initImage);
@@ -163,7 +151,7 @@ final class GenerateCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         LoadListener loading = Progress.loadLines(err);
         GeneratedImage result = null;
-        List<double[]> runs = new ArrayList<>();
+        List<RunTimings> runs = new ArrayList<>();
         try (LoopDevice device = openDevice();
                 Pipeline pipeline = device == null ? Pipeline.open(model, threads, Pipeline.DEFAULT_MAX_BATCH_IMAGES, null, loading)
                         : Pipeline.openOnDevice(model, threads, Pipeline.DEFAULT_MAX_BATCH_IMAGES, device, cudaGraph, loading);
@@ -178,10 +166,10 @@ final class GenerateCommand implements Callable<Integer> {
                     bar.maxHint(total);
                     bar.stepTo(done);
                 });
-                double[] timings = timings(result, (System.nanoTime() - start) / 1e6);
+                RunTimings timings = RunTimings.of(result, (System.nanoTime() - start) / 1e6);
                 runs.add(timings);
                 if (repeat > 1) {
-                    log.println(onDevice ? deviceLine("run " + run + "/" + repeat, timings)
+                    log.println(onDevice ? timings.deviceLine("run " + run + "/" + repeat)
                             : "run " + run + "/" + repeat + ": " + hostLine(result.timings()));
                     log.flush();
                 }
@@ -197,67 +185,73 @@ final class GenerateCommand implements Callable<Integer> {
             log.println(hostLine(t));
         } else {
             log.printf("text encoder %.0f ms, denoising loop and VAE decoder on %s %.0f ms for %d steps%s%n", t.textEncoderMs(),
-                    backend.equals("tensorrt") ? "the GPU" : "the CPU loop device", t.denoiseMs(), t.steps(),
+                    backend == Backend.TENSORRT ? "the GPU" : "the CPU loop device", t.denoiseMs(), t.steps(),
                     cudaGraph ? (repeat > 1 ? " (replayed CUDA graph)" : " (captured; replays from the next request)") : "");
             if (repeat > 1) {
-                log.println(deviceLine("median of runs 2.." + repeat, median(runs.subList(1, runs.size()))));
+                log.println(RunTimings.median(runs.subList(1, runs.size())).deviceLine("median of runs 2.." + repeat));
             } else {
-                log.println(deviceLine("device loop", runs.get(0)));
+                log.println(runs.get(0).deviceLine("device loop"));
             }
         }
         log.flush();
         return 0;
     }
 
-    /**
-     * Refuses from the folder's spec alone, before its models spend seconds loading, a scheduler or
-     * a size (0 for the model's default) that the pipeline would refuse once open.
-     */
-    static void checkBeforeLoading(PipelineSpec folder, String scheduler, int width, int height) {
-        if (scheduler != null) {
-            Schedulers.requireFor(scheduler, folder.family().modelKind());
-        }
-        String sizeProblem = width != 0 && height != 0 ? folder.sizeProblem(width, height) : null;
-        if (sizeProblem != null) {
-            throw new IllegalArgumentException(sizeProblem);
-        }
-    }
-
     /** The device to run the loop on, or null for the host loop. */
     private LoopDevice openDevice() {
         return switch (backend) {
-            case "tensorrt" -> new TrtLoopDevice();
-            case "cpu-loop" -> new CpuLoopDevice(threads);
-            default -> null;
+            case TENSORRT -> new TrtLoopDevice();
+            case CPU_LOOP -> new CpuLoopDevice(threads);
+            case CPU -> null;
         };
     }
 
-    /** {total ms, loop ms, ms per step, synchronizations, upload ms, enqueue ms, wait ms, images}. */
-    private static double[] timings(GeneratedImage r, double wallMs) {
-        GeneratedImage.Timings t = r.timings();
-        return new double[] {wallMs, t.denoiseMs() + t.vaeDecoderMs(), t.denoiseMs() / t.steps(), t.synchronizations(),
-            t.deviceUploadMs(), t.deviceEnqueueMs(), t.deviceWaitMs(), r.count()};
-    }
-
-    private static double[] median(List<double[]> runs) {
-        double[] m = new double[runs.get(0).length];
-        for (int k = 0; k < m.length; k++) {
-            final int column = k;
-            double[] values = runs.stream().mapToDouble(r -> r[column]).sorted().toArray();
-            int n = values.length;
-            m[k] = n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
-        }
-        return m;
-    }
-
     /**
-     * One line of device-loop timings, in a fixed format that scripts parse ("syncs" per batch; the
-     * host's upload, enqueue and wait times add up to the loop's).
+     * One run's timings as the device-loop lines report them.
+     *
+     * @param totalMs          the run's wall time
+     * @param loopMs           the denoising loop and the VAE decoder
+     * @param msPerStep        the denoising loop per step
+     * @param synchronizations the host's waits for the device (a median of runs may be a half)
+     * @param uploadMs         the host's upload time, part of the loop's
+     * @param enqueueMs        the host's enqueue time, part of the loop's
+     * @param waitMs           the host's wait time, part of the loop's
+     * @param images           images the run made
      */
-    static String deviceLine(String label, double[] t) {
-        return String.format(java.util.Locale.ROOT,
-                "%s: total %.1f ms (%.3f s/image), loop %.1f ms (%.2f ms/step), syncs %d, upload %.2f ms, enqueue %.2f ms, wait %.1f ms",
-                label, t[0], t[0] / t[7] / 1000, t[1], t[2], Math.round(t[3]), t[4], t[5], t[6]);
+    record RunTimings(double totalMs, double loopMs, double msPerStep, double synchronizations, double uploadMs,
+            double enqueueMs, double waitMs, int images) {
+
+        static RunTimings of(GeneratedImage r, double wallMs) {
+            GeneratedImage.Timings t = r.timings();
+            return new RunTimings(wallMs, t.denoiseMs() + t.vaeDecoderMs(), t.denoiseMs() / t.steps(), t.synchronizations(),
+                    t.deviceUploadMs(), t.deviceEnqueueMs(), t.deviceWaitMs(), r.count());
+        }
+
+        /** Each timing's median over {@code runs} (of one request, so of one image count). */
+        static RunTimings median(List<RunTimings> runs) {
+            return new RunTimings(median(runs, RunTimings::totalMs), median(runs, RunTimings::loopMs),
+                    median(runs, RunTimings::msPerStep), median(runs, RunTimings::synchronizations),
+                    median(runs, RunTimings::uploadMs), median(runs, RunTimings::enqueueMs), median(runs, RunTimings::waitMs),
+                    runs.get(0).images());
+        }
+
+        private static double median(List<RunTimings> runs, ToDoubleFunction<RunTimings> timing) {
+            double[] values = runs.stream().mapToDouble(timing).sorted().toArray();
+            int n = values.length;
+            return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+        }
+
+        /**
+         * One line of device-loop timings, in a fixed format that scripts parse ("syncs" per batch; the
+         * host's upload, enqueue and wait times add up to the loop's).
+         */
+        String deviceLine(String label) {
+            return String.format(java.util.Locale.ROOT,
+                    "%s: total %.1f ms (%.3f s/image), loop %.1f ms (%.2f ms/step), syncs %d, upload %.2f ms, enqueue %.2f ms,"
+                            + " wait %.1f ms",
+                    label, totalMs, totalMs / images / 1000, loopMs, msPerStep, Math.round(synchronizations), uploadMs, enqueueMs,
+                    waitMs);
+        }
     }
 
     private String hostLine(GeneratedImage.Timings t) {

@@ -45,7 +45,7 @@ final class InspectCommand implements Callable<Integer> {
         }
         long params = g.parameterCount();
         long bytes = g.initializers().stream().mapToLong(v -> v.constant().byteSize()).sum();
-        out.printf("parameters: %,d in %,d initializers (%s)%n", params, g.initializers().size(), human(bytes));
+        out.printf("parameters: %,d in %,d initializers (%s)%n", params, g.initializers().size(), ByteSizes.human(bytes));
         List<AttentionFinder.Attention> attention = AttentionFinder.find(g);
         Map<AttentionFinder.Kind, Long> kinds = attention.stream()
                 .collect(Collectors.groupingBy(AttentionFinder.Attention::kind, java.util.TreeMap::new, Collectors.counting()));
@@ -57,7 +57,7 @@ final class InspectCommand implements Callable<Integer> {
         } else {
             out.println("external data:");
             for (Path f : m.externalDataFiles()) {
-                out.printf("  %s (%s)%n", f.getFileName(), human(Files.size(f)));
+                out.printf("  %s (%s)%n", f.getFileName(), ByteSizes.human(Files.size(f)));
             }
         }
         out.printf("nodes:      %d%n", g.nodes().size());
@@ -71,16 +71,5 @@ final class InspectCommand implements Callable<Integer> {
     private static String describe(Value v) {
         String type = v.type() == null ? "?" : v.type().name().toLowerCase();
         return type + " " + (v.shape() == null ? "[?]" : v.shape().toString());
-    }
-
-    static String human(long bytes) {
-        String[] units = {"B", "KiB", "MiB", "GiB", "TiB"};
-        double v = bytes;
-        int u = 0;
-        while (v >= 1024 && u < units.length - 1) {
-            v /= 1024;
-            u++;
-        }
-        return u == 0 ? bytes + " B" : String.format("%.1f %s", v, units[u]);
     }
 }

@@ -102,7 +102,7 @@ final class OptimizeCommand implements Callable<Integer> {
         log.print(PassPipeline.summary(results));
         // checked before it replaces --out: a model the checker rejects never overwrites a good one
         model.save(out, SaveOptions.defaults().withCheck(!noCheck));
-        log.printf("wrote %s (%s)%n", out, InspectCommand.human(Files.size(out)));
+        log.printf("wrote %s (%s)%n", out, ByteSizes.human(Files.size(out)));
         log.flush();
         return 0;
     }

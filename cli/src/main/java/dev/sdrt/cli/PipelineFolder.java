@@ -8,6 +8,7 @@ import dev.sdrt.exporter.ExportOptions;
 import dev.sdrt.exporter.Exporter;
 import dev.sdrt.exporter.SchedulerStepGraph;
 import dev.sdrt.exporter.config.DiffusersConfig;
+import dev.sdrt.exporter.pipeline.CharacterTokenizerFiles;
 import dev.sdrt.graphs.OnnxModel;
 import dev.sdrt.graphs.passes.DeepCacheSplitter;
 import dev.sdrt.runtime.pipeline.PipelineFamily;
@@ -194,9 +195,9 @@ final class PipelineFolder {
         long start = System.nanoTime();
         Exporter.Result r = export.build();
         Path file = out.resolve(fileName(c));
-        ExportCommand.saveShowingProgress(r.model(), file, err);
+        ModelSaving.saveShowingProgress(r.model(), file, err);
         log.printf(Locale.ROOT, "  %-14s %-28s %,14d parameters -> %s (%s) in %.1f s%n", c, r.modelClass(), r.parameterCount(),
-                file.getFileName(), InspectCommand.human(Progress.withExternalData(file)), (System.nanoTime() - start) / 1e9);
+                file.getFileName(), ByteSizes.human(Progress.withExternalData(file)), (System.nanoTime() - start) / 1e9);
         log.flush();
     }
 

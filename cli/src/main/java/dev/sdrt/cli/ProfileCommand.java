@@ -91,7 +91,7 @@ final class ProfileCommand implements Callable<Integer> {
             OrtCpuCheck.requireRunnable(model);
             Map<String, Long> sizes = new LinkedHashMap<>(DEFAULT_DIMS);
             sizes.putAll(parseDims(dims));
-            Map<String, Tensor> given = RunOnnxCommand.readInputs(inputFiles);
+            Map<String, Tensor> given = NpyInputs.read(inputFiles);
             int threadCount = threads != null ? threads : Runtime.getRuntime().availableProcessors();
             OrtProfile profile = OrtProfile.of(model, specs -> inputsFor(specs, sizes, given), warmup, runs, threadCount);
             report = "Node profile of " + model + "\n\n" + profile.toMarkdown(top);

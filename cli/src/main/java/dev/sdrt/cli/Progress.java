@@ -140,7 +140,7 @@ public final class Progress implements AutoCloseable {
         return new LoadListener() {
             @Override
             public void loading(String component, Path file) {
-                err.printf("loading %s (%s)… ", component, InspectCommand.human(withExternalData(file)));
+                err.printf("loading %s (%s)… ", component, ByteSizes.human(withExternalData(file)));
                 err.flush();
             }
 

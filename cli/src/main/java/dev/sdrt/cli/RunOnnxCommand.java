@@ -7,7 +7,6 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -41,7 +40,7 @@ final class RunOnnxCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        Map<String, Tensor> feeds = readInputs(inputs);
+        Map<String, Tensor> feeds = NpyInputs.read(inputs);
         OrtCpuCheck.requireRunnable(model);
         PrintWriter out = this.spec.commandLine().getOut();
         OrtRunner.Builder builder = OrtRunner.builder(model);
@@ -63,22 +62,5 @@ final class RunOnnxCommand implements Callable<Integer> {
         }
         out.flush();
         return 0;
-    }
-
-    /** The tensors of {@code --input NAME=FILE.npy} options, by input name; a name given twice is refused. */
-    static Map<String, Tensor> readInputs(List<String> specs) throws IOException {
-        Map<String, Tensor> feeds = new LinkedHashMap<>();
-        for (String spec : specs) {
-            int eq = spec.indexOf('=');
-            if (eq <= 0 || eq == spec.length() - 1) {
-                throw new IllegalArgumentException("--input must look like NAME=FILE.npy, got '" + spec + "'");
-            }
-            String name = spec.substring(0, eq);
-            if (feeds.containsKey(name)) {
-                throw new IllegalArgumentException("input '" + name + "' is given twice");
-            }
-            feeds.put(name, Npy.read(Path.of(spec.substring(eq + 1))));
-        }
-        return feeds;
     }
 }

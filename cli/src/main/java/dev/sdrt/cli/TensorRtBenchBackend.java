@@ -5,6 +5,7 @@ import dev.sdrt.cli.bench.BenchSettings.Size;
 import dev.sdrt.enginebuilder.BuildProgress;
 import dev.sdrt.enginebuilder.DimRange;
 import dev.sdrt.enginebuilder.EngineCache;
+import dev.sdrt.enginebuilder.pipeline.PipelineEngines;
 import dev.sdrt.runtime.loop.TrtLoopDevice;
 import dev.sdrt.runtime.pipeline.Pipeline;
 import dev.sdrt.runtime.pipeline.PipelineSpec;
@@ -96,18 +97,18 @@ final class TensorRtBenchBackend implements BenchBackend {
      * component's ONNX file (absolute, normalized) mapped to its engine.
      */
     Map<Path, Path> enginesFor(Path folder, PipelineSpec spec, Size size, int images) throws IOException {
-        BuildPipelineCommand.Shapes shapes = new BuildPipelineCommand.Shapes(DimRange.fixed(images),
+        PipelineEngines.Shapes shapes = new PipelineEngines.Shapes(DimRange.fixed(images),
                 DimRange.fixed(size.height()), DimRange.fixed(size.width()), false);
         Map<Path, Path> planFor = new HashMap<>();
         Files.createDirectories(store);
-        for (BuildPipelineCommand.Target t : BuildPipelineCommand.targets(folder, spec, shapes, optLevel,
+        for (PipelineEngines.Target t : PipelineEngines.targets(folder, spec, shapes, optLevel,
                 store.resolve("timing.cache"), true, null)) {
             long t0 = System.nanoTime();
             EngineCache.Outcome outcome = cache().buildOrReuseIn(store, engineName(t.component(), size, images), t.request(),
                     progress);
             if (!outcome.reused()) {
                 log.printf(Locale.ROOT, "    engine %s: built in %.1f s (%s)%n", outcome.engine().getFileName(),
-                        (System.nanoTime() - t0) / 1e9, InspectCommand.human(Files.size(outcome.engine())));
+                        (System.nanoTime() - t0) / 1e9, ByteSizes.human(Files.size(outcome.engine())));
                 log.flush();
             }
             planFor.put(t.onnx().toAbsolutePath().normalize(), outcome.engine());

@@ -10,6 +10,7 @@ import dev.sdrt.enginebuilder.InputShapes;
 import dev.sdrt.enginebuilder.OnnxSummary;
 import dev.sdrt.enginebuilder.ProfileDeriver;
 import dev.sdrt.enginebuilder.ShapeProfile;
+import dev.sdrt.enginebuilder.pipeline.PipelineEngines;
 import dev.sdrt.runtime.pipeline.PipelineSpec;
 import dev.sdrt.runtime.trt.TensorRt;
 import java.io.IOException;
@@ -48,10 +49,10 @@ class BuildPipelineCommandTest {
         new picocli.CommandLine(command).parseArgs(Stream.concat(Stream.of("--model", folder.toString()), Stream.of(args))
                 .toArray(String[]::new));
         PipelineSpec spec = PipelineSpec.read(folder);
-        List<BuildPipelineCommand.Target> targets = BuildPipelineCommand.targets(folder, spec, command.shapes(spec),
+        List<PipelineEngines.Target> targets = PipelineEngines.targets(folder, spec, command.shapes(spec),
                 command.optLevel, folder.resolve("timing.cache"), !command.noTf32, command.only);
         Map<String, ShapeProfile> profiles = new LinkedHashMap<>();
-        for (BuildPipelineCommand.Target t : targets) {
+        for (PipelineEngines.Target t : targets) {
             assertThat(t.onnx()).exists();
             assertThat(t.plan().getFileName().toString()).isEqualTo(t.onnx().getFileName().toString().replace(".onnx", ".plan"));
             profiles.put(t.component(), ProfileDeriver.derive(OnnxSummary.read(t.onnx()).inputs(), t.request()));

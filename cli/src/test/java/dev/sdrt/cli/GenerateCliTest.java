@@ -179,7 +179,7 @@ class GenerateCliTest {
         assertThat(graphOnCpu.code()).isEqualTo(2);
         assertThat(graphOnCpu.err()).contains("--cuda-graph needs --backend tensorrt");
         CliTest.Result unknown = sdrt("generate", "--model", pipeline.toString(), "--prompt", "x", "--backend", "cuda");
-        assertThat(unknown.err()).contains("--backend must be cpu, tensorrt or cpu-loop");
+        assertThat(unknown.err()).contains("unknown backend 'cuda'; backends are cpu, tensorrt and cpu-loop");
     }
 
     @Test
@@ -191,6 +191,18 @@ class GenerateCliTest {
         assertThat(trt.code()).isEqualTo(1);
         assertThat(trt.err()).contains("--backend tensorrt needs an NVIDIA GPU with TensorRT").contains("--backend cpu");
         assertThat(out).doesNotExist();
+    }
+
+    /** The device-loop line's format that scripts parse, and the median of runs it reports (the middle two averaged). */
+    @Test
+    void runTimingsLineAndMedian() {
+        GenerateCommand.RunTimings a = new GenerateCommand.RunTimings(100, 80, 8, 1, 0.5, 1.25, 70, 2);
+        GenerateCommand.RunTimings b = new GenerateCommand.RunTimings(300, 60, 6, 2, 1.5, 0.75, 50, 2);
+        assertThat(a.deviceLine("device loop")).isEqualTo("device loop: total 100.0 ms (0.050 s/image), loop 80.0 ms"
+                + " (8.00 ms/step), syncs 1, upload 0.50 ms, enqueue 1.25 ms, wait 70.0 ms");
+        assertThat(GenerateCommand.RunTimings.median(java.util.List.of(a, b)))
+                .isEqualTo(new GenerateCommand.RunTimings(200, 70, 7, 1.5, 1, 1, 60, 2));
+        assertThat(GenerateCommand.RunTimings.median(java.util.List.of(a, b, a))).isEqualTo(a);
     }
 
     /** The device loop's CLI path, on the CPU loop device: one wait per batch, host enqueue and wait reported. */

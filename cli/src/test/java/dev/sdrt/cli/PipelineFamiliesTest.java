@@ -5,6 +5,7 @@ import static dev.sdrt.cli.CliTest.sdrt;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.sdrt.exporter.pipeline.CharacterTokenizerFiles;
 import dev.sdrt.runtime.Fixtures;
 import dev.sdrt.runtime.image.RgbImage;
 import dev.sdrt.runtime.pipeline.GeneratedImage;

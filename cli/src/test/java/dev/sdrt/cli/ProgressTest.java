@@ -71,7 +71,7 @@ class ProgressTest {
         Value x = graph.addInput("x", DataType.FLOAT, Shape.of(20 << 20));
         graph.addOutput(graph.op("Add", "add", x, weight));
         StringWriter err = new StringWriter();
-        ExportCommand.saveShowingProgress(new OnnxModel(graph, 17), tmp.resolve("big.onnx"), new PrintWriter(err));
+        ModelSaving.saveShowingProgress(new OnnxModel(graph, 17), tmp.resolve("big.onnx"), new PrintWriter(err));
         assertThat(err.toString()).contains("writing big.onnx: 80/80 MiB (100%)").doesNotContain("\r");
     }
 }
