@@ -7,6 +7,7 @@ import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonPrimitive;
 import dev.sdrt.exporter.ExportOptions;
+import dev.sdrt.exporter.LoaderMessages;
 import dev.sdrt.exporter.config.ConfigException;
 import dev.sdrt.exporter.config.DiffusersConfig;
 import dev.sdrt.exporter.safetensors.TestFixtures;
@@ -83,11 +84,7 @@ class ConfigFuzzTest {
                     exported++;
                     problem = null;
                 } catch (ConfigException | WeightsException e) {
-                    String message = e.getMessage();
-                    problem = message == null || message.isEmpty() ? "empty message"
-                            : message.length() >= 1_000 ? "message of " + message.length() + " characters: "
-                                    + message.substring(0, 300)
-                            : null;
+                    problem = LoaderMessages.problem(e.getMessage());
                 } catch (Throwable e) { // the point of the test: Errors too
                     problem = e + " at " + Arrays.stream(e.getStackTrace()).limit(4).toList();
                 }

@@ -6,6 +6,7 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import com.google.gson.JsonPrimitive;
+import dev.sdrt.exporter.LoaderMessages;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -151,11 +152,7 @@ class SafetensorsFuzzTest {
                     problem = openAndReadEverything(path, mutant);
                     opened += problem == null ? 1 : 0;
                 } catch (SafetensorsException e) {
-                    String message = e.getMessage();
-                    problem = message == null || message.isEmpty() ? "empty message"
-                            : message.length() >= 1_000 ? "message of " + message.length() + " characters: "
-                                    + message.substring(0, 300)
-                            : null;
+                    problem = LoaderMessages.problem(e.getMessage());
                 } catch (Throwable e) { // the point of the test: Errors too
                     problem = e + " at " + Arrays.stream(e.getStackTrace()).limit(4).toList();
                 }
